@@ -1,0 +1,9 @@
+/* libshard: client-side sharding over Redis and memcached, as twemproxy. */
+#ifndef SHARD_SHARD_H
+#define SHARD_SHARD_H
+
+#include <shard/common.h>
+#include <shard/pool.h>
+#include <shard/version.h>
+
+#endif
