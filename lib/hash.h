@@ -25,10 +25,14 @@ typedef enum hash_kind {
 /* The kind spelled exactly `name` (`len` bytes); -1 when there is none. */
 int hash_kind_from_name(const char *name, size_t len);
 
-/* The config spelling of `kind` ("fnv1a_64"...). */
+/* The config spelling of `kind` ("fnv1a_64"...); NULL when out of range. */
 const char *hash_kind_name(hash_kind kind);
 
-/* twemproxy's hash of `len` bytes, with its signed-char widening. */
+/*
+ * twemproxy's hash of `len` bytes, with its signed-char widening. An empty
+ * key is hashed like any other (route.c maps it to 0); `key` may be NULL
+ * when `len` is 0. 0 for a kind out of range.
+ */
 uint32_t hash_key(hash_kind kind, const char *key, size_t len);
 
 /* The 16-byte MD5 digest, for ketama points. */

@@ -122,7 +122,8 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
         return SHARD_ENOMEM;
     for (size_t i = 0; i < c->server_count; i++)
         pool->live[i] = true;
-    return pool_build_ring(pool);
+    int rc = pool_build_ring(pool);
+    return rc != SHARD_OK ? rc : pool_engine_init(pool);
 }
 
 static int
@@ -221,6 +222,19 @@ shard_pool_free(shard_pool *pool)
 {
     if (pool == NULL)
         return;
+    /* A callback is running: finish delivering, then free (pool_release). */
+    if (pool->engine.delivering > 0) {
+        pool->free_pending = true;
+        return;
+    }
+    pool_engine_shutdown(pool);
+    if (pool->engine.delivering == 0)
+        pool_release(pool);
+}
+
+void
+pool_release(shard_pool *pool)
+{
     ring_free(pool->ring);
     free(pool->live);
     conf_free(pool->file);

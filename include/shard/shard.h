@@ -4,6 +4,8 @@
 
 #include <shard/common.h>
 #include <shard/pool.h>
+#include <shard/redis.h>
+#include <shard/async.h>
 #include <shard/version.h>
 
 #endif

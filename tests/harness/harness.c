@@ -2,7 +2,9 @@
  * redis-sentinel processes on free loopback ports, each in its own directory
  * under a private temporary directory, and makes sure they die with the test
  * (teardown, atexit, and PR_SET_PDEATHSIG when the test process crashes). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -212,10 +214,14 @@ probe_port(int port)
     socklen_t len = sizeof(sa);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int bound = -1;
+    int one = 1;
 
     if (fd < 0) {
         return -1;
     }
+    /* As the servers do: a port whose old connections sit in TIME_WAIT
+     * is free for them. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -628,6 +634,23 @@ child_setup(const char *out, const char *dir, pid_t parent)
     }
 }
 
+/* write(2) of a whole string, for the child after fork. */
+static void
+write_str(int fd, const char *s)
+{
+    size_t len = strlen(s);
+
+    while (len > 0) {
+        ssize_t n = write(fd, s, len);
+
+        if (n <= 0) {
+            return;
+        }
+        s += n;
+        len -= (size_t)n;
+    }
+}
+
 /* fork + exec; the child pid, or -1. */
 static pid_t
 spawn(const char *const *argv, const char *out, const char *dir)
@@ -644,7 +667,9 @@ spawn(const char *const *argv, const char *out, const char *dir)
     if (pid == 0) {
         child_setup(out, dir, parent);
         execv(argv[0], (char *const *)argv);
-        dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], strerror(errno));
+        write_str(STDERR_FILENO, "harness: exec failed: ");
+        write_str(STDERR_FILENO, argv[0]);
+        write_str(STDERR_FILENO, "\n");
         _exit(127);
     }
     setpgid(pid, pid); /* also here, so a kill right after fork finds it */
@@ -1190,6 +1215,9 @@ harness_atexit(void)
 {
     if (getenv("SHARD_TEST_KEEP_TMP") != NULL) {
         harness_stop_all();
+        if (tmpdir[0] != '\0' && tmpdir_owner == getpid()) {
+            fprintf(stderr, "harness: kept %s\n", tmpdir);
+        }
     } else {
         harness_cleanup();
     }

@@ -1,0 +1,260 @@
+/*
+ * Dispatch: the command table decides what a command is, the ring where
+ * its keys live. Commands that cannot be served become ERROR replies that
+ * say why (twemproxy closes the connection instead), and the pool stays
+ * usable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "command.h"
+#include "dispatch.h"
+#include "fanout.h"
+
+/* Twemproxy routes keyless commands by this key; so do we. */
+static const char placeholder_key[] = "placeholder";
+
+int
+dispatch_args_init(shard_pool *pool, dispatch_args *a, int argc,
+                   const char **argv, const size_t *argvlen)
+{
+    memset(a, 0, sizeof(*a));
+    if (argc < 0 || (argc > 0 && argv == NULL))
+        return pool_fail(pool, SHARD_EINVAL, "argc is %d and argv is %s", argc,
+                         argv ? "set" : "NULL");
+    a->argc = argc;
+    a->argv = argv;
+    a->argvlen = argvlen;
+    for (int i = 0; i < argc; i++) {
+        if (argv[i] == NULL)
+            return pool_fail(pool, SHARD_EINVAL, "argv[%d] is NULL", i);
+    }
+    if (argvlen != NULL || argc == 0)
+        return SHARD_OK;
+    size_t *len = a->stack_len;
+    if ((size_t)argc > sizeof(a->stack_len) / sizeof(a->stack_len[0]))
+        len = a->owned_len = malloc((size_t)argc * sizeof(*len));
+    if (len == NULL)
+        return pool_fail(pool, SHARD_ENOMEM, "out of memory");
+    for (int i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+    a->argvlen = len;
+    return SHARD_OK;
+}
+
+void
+dispatch_args_done(dispatch_args *a)
+{
+    free(a->owned_len);
+    a->owned_len = NULL;
+}
+
+conn *
+dispatch_pick(void *ctx, int index)
+{
+    shard_pool *pool = ctx;
+    size_t per = pool->conns_per_server;
+    size_t k = pool->next_conn[index]++ % per;
+
+    return pool->conns[(size_t)index * per + k];
+}
+
+request *
+dispatch_local(shard_pool *pool, request_mode mode, shard_reply *reply)
+{
+    request *r = request_new(&pool->engine, mode, 1);
+
+    if (r == NULL) {
+        shard_reply_free(reply);
+        return NULL;
+    }
+    engine_finish_local(r, reply);
+    return r;
+}
+
+static request *
+fail_now(shard_pool *pool, request_mode mode, int status, const char *msg)
+{
+    request *r = request_new(&pool->engine, mode, 1);
+
+    if (r != NULL)
+        engine_fragment_done(&r->frags[0], NULL, status, msg);
+    return r;
+}
+
+static request *
+send_to(shard_pool *pool, request_mode mode, int server,
+        const dispatch_args *a)
+{
+    if (server < 0)
+        return fail_now(pool, mode, SHARD_ENOSERVER,
+                        "no live server in the pool");
+    return dispatch_direct(pool, mode, dispatch_pick(pool, server), a);
+}
+
+request *
+dispatch_direct(shard_pool *pool, request_mode mode, conn *c,
+                const dispatch_args *a)
+{
+    request *r = request_new(&pool->engine, mode, 1);
+
+    if (r != NULL)
+        engine_send(&pool->engine, &r->frags[0], c, a->argc, a->argv,
+                    a->argvlen);
+    return r;
+}
+
+static int
+key_server(shard_pool *pool, const dispatch_args *a, int pos)
+{
+    return route_server(&pool->rules, pool->ring, a->argv[pos],
+                        a->argvlen[pos], &pool->rng);
+}
+
+static shard_reply *
+ping_reply(const dispatch_args *a)
+{
+    if (a->argc == 1)
+        return reply_string(SHARD_REPLY_STATUS, "PONG", 4);
+    if (a->argc == 2)
+        return reply_string(SHARD_REPLY_STRING, a->argv[1], a->argvlen[1]);
+    return reply_error("ERR wrong number of arguments for 'ping' command");
+}
+
+/* A keyed command whose keys are on several servers cannot run. */
+static shard_reply *
+spread_error(shard_pool *pool, const char *name, const int *servers, size_t n)
+{
+    char list[ERROR_MAX] = "";
+    size_t used = 0;
+
+    for (size_t s = 0; s < pool->conf->server_count && used < sizeof(list);
+         s++) {
+        bool involved = false;
+        for (size_t i = 0; i < n && !involved; i++)
+            involved = servers[i] == (int)s;
+        if (!involved)
+            continue;
+        int w = snprintf(list + used, sizeof(list) - used, "%s'%s'",
+                         used ? ", " : "", pool->conf->servers[s].addr);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    return reply_error("ERR '%s' has keys on several servers (%s); give them "
+                       "a common hash tag to keep them together",
+                       name, list);
+}
+
+static request *
+submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
+             const command_info *ci, const int *pos, int nkeys)
+{
+    int *servers = malloc((size_t)nkeys * sizeof(*servers));
+    bool same = true;
+
+    if (servers == NULL)
+        return NULL;
+    for (int i = 0; i < nkeys; i++) {
+        servers[i] = key_server(pool, a, pos[i]);
+        same = same && servers[i] == servers[0];
+    }
+    /* With random distribution keys have no home: any one server will do. */
+    request *r = same || pool->rules.dist == DIST_RANDOM
+                     ? send_to(pool, mode, servers[0], a)
+                     : dispatch_local(pool, mode,
+                                      spread_error(pool, ci->name, servers,
+                                                   (size_t)nkeys));
+    free(servers);
+    return r;
+}
+
+static request *
+submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
+             const command_info *ci, const int *pos, int nkeys)
+{
+    command_route route = command_route_of(ci, nkeys);
+    fanout_plan plan = {.name = ci->name, .argc = a->argc, .argv = a->argv,
+                        .argvlen = a->argvlen, .positions = pos,
+                        .nkeys = (size_t)nkeys,
+                        .server_count = pool->conf->server_count};
+    int *servers = malloc((size_t)nkeys * sizeof(*servers));
+
+    if (servers == NULL)
+        return NULL;
+    plan.key_server = servers;
+    plan.join = route == ROUTE_SPLIT_MGET  ? JOIN_MGET
+                : route == ROUTE_SPLIT_SUM ? JOIN_SUM
+                                           : JOIN_MSET;
+    for (int i = 0; i < nkeys; i++) {
+        servers[i] = key_server(pool, a, pos[i]);
+        if (servers[i] < 0) {
+            free(servers);
+            return send_to(pool, mode, -1, a);
+        }
+    }
+    request *r = fanout_send(&pool->engine, mode, &plan, dispatch_pick, pool);
+    free(servers);
+    return r;
+}
+
+static request *
+submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
+              const command_info *ci, const int *pos, int nkeys)
+{
+    switch (command_route_of(ci, nkeys)) {
+    case ROUTE_LOCAL_PING:
+        return dispatch_local(pool, mode, ping_reply(a));
+    case ROUTE_REJECT:
+        return dispatch_local(pool, mode,
+                              reply_error("ERR '%s' %s", ci->name,
+                                          ci->reject_reason));
+    case ROUTE_ANY_SERVER:
+        return send_to(pool, mode,
+                       route_server(&pool->rules, pool->ring, placeholder_key,
+                                    sizeof(placeholder_key) - 1, &pool->rng),
+                       a);
+    case ROUTE_KEYED:
+        return submit_keyed(pool, mode, a, ci, pos, nkeys);
+    default:
+        if (nkeys == 1) /* forwarded unchanged, as twemproxy does */
+            return send_to(pool, mode, key_server(pool, a, pos[0]), a);
+        return submit_split(pool, mode, a, ci, pos, nkeys);
+    }
+}
+
+static shard_reply *
+unknown_command(const dispatch_args *a)
+{
+    int shown = a->argvlen[0] > 64 ? 64 : (int)a->argvlen[0];
+
+    return reply_error("ERR unknown command '%.*s'", shown, a->argv[0]);
+}
+
+request *
+dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
+{
+    char err[ERROR_MAX];
+    int stack_pos[16], *pos = stack_pos, nkeys;
+    request *r;
+
+    if (a->argc == 0)
+        return dispatch_local(pool, mode, reply_error("ERR empty command"));
+    const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
+    if (ci == NULL)
+        return dispatch_local(pool, mode, unknown_command(a));
+    if ((size_t)a->argc > sizeof(stack_pos) / sizeof(stack_pos[0]) &&
+        (pos = malloc((size_t)a->argc * sizeof(*pos))) == NULL)
+        return NULL;
+    nkeys = command_keys(ci, a->argc, a->argv, a->argvlen, pos, a->argc, err,
+                         sizeof(err));
+    if (nkeys < 0)
+        r = dispatch_local(pool, mode, reply_error("%s", err));
+    else
+        r = submit_routed(pool, mode, a, ci, pos, nkeys);
+    if (r != NULL)
+        r->name = ci->name;
+    if (pos != stack_pos)
+        free(pos);
+    return r;
+}

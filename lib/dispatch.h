@@ -1,0 +1,41 @@
+/* From an argv to a request in flight: command checks, routing, fan-out. */
+#ifndef SHARD_LIB_DISPATCH_H
+#define SHARD_LIB_DISPATCH_H
+
+#include "engine.h"
+#include "pool.h"
+
+/* An argv with every length known (the caller's, or strlen'd). */
+typedef struct dispatch_args {
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+    size_t *owned_len;      /* lengths we computed, freed by _done */
+    size_t stack_len[16];   /* room for short commands */
+} dispatch_args;
+
+/* Checks the caller's arguments; SHARD_EINVAL with the pool message. */
+int dispatch_args_init(shard_pool *pool, dispatch_args *a, int argc,
+                       const char **argv, const size_t *argvlen);
+void dispatch_args_done(dispatch_args *a);
+
+/*
+ * Routes and sends the command; the request may already be done (a local
+ * reply, an ERROR reply for a refused command, a failure to connect).
+ * Returns NULL with the pool message set when out of memory.
+ */
+request *dispatch_submit(shard_pool *pool, request_mode mode,
+                         const dispatch_args *a);
+
+/* Sends the command as it is to connection `c` (per-server, txn). */
+request *dispatch_direct(shard_pool *pool, request_mode mode, conn *c,
+                         const dispatch_args *a);
+
+/* A request already done with `reply` (an ERROR reply, say). */
+request *dispatch_local(shard_pool *pool, request_mode mode,
+                        shard_reply *reply);
+
+/* The connection to use for server `index` (round robin). */
+conn *dispatch_pick(void *pool, int index);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * Fan-out of MGET, DEL, UNLINK, TOUCH, EXISTS and MSET. Each involved
+ * server gets one sub-command with its keys in request order (duplicates
+ * kept); all are queued before any reply is read, so the servers work in
+ * parallel. The join moves MGET values out of the per-server arrays into
+ * the reply instead of copying them. A failed server fails only its keys.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "fanout.h"
+
+/* Sub-command argument vectors for every fragment, in one allocation. */
+typedef struct fanout_args {
+    const char **argv;  /* all fragments' arguments, back to back */
+    size_t *argvlen;    /* their lengths */
+    size_t *start;      /* first argument of fragment j */
+    size_t *count;      /* arguments of fragment j */
+} fanout_args;
+
+static request *
+plan_request(engine *e, request_mode mode, const fanout_plan *p)
+{
+    int *frag_of = malloc(p->server_count * sizeof(*frag_of));
+    size_t nfrags = 0;
+    request *r = NULL;
+
+    if (frag_of == NULL)
+        return NULL;
+    for (size_t s = 0; s < p->server_count; s++)
+        frag_of[s] = -1;
+    for (size_t i = 0; i < p->nkeys; i++)
+        frag_of[p->key_server[i]] = 0;
+    for (size_t s = 0; s < p->server_count; s++)
+        if (frag_of[s] == 0)
+            frag_of[s] = (int)nfrags++;
+    r = request_new(e, mode, nfrags);
+    if (r != NULL && (r->key_frag = malloc(p->nkeys * sizeof(int))) == NULL) {
+        request_free(r);
+        r = NULL;
+    }
+    for (size_t i = 0; r != NULL && i < p->nkeys; i++) {
+        r->key_frag[i] = frag_of[p->key_server[i]];
+        r->frags[r->key_frag[i]].server = p->key_server[i];
+    }
+    if (r != NULL) {
+        r->nkeys = p->nkeys;
+        r->join = p->join;
+        r->name = p->name;
+    }
+    free(frag_of);
+    return r;
+}
+
+static bool
+args_alloc(fanout_args *a, const request *r, size_t per_key)
+{
+    size_t total = r->nkeys * per_key + r->nfrags;
+
+    a->argv = malloc(total * sizeof(*a->argv));
+    a->argvlen = malloc(total * sizeof(*a->argvlen));
+    a->start = calloc(r->nfrags, sizeof(*a->start));
+    a->count = calloc(r->nfrags, sizeof(*a->count));
+    return a->argv && a->argvlen && a->start && a->count;
+}
+
+static void
+args_free(fanout_args *a)
+{
+    free(a->argv);
+    free(a->argvlen);
+    free(a->start);
+    free(a->count);
+}
+
+static void
+args_push(fanout_args *a, size_t frag, const char *arg, size_t len)
+{
+    size_t at = a->start[frag] + a->count[frag]++;
+
+    a->argv[at] = arg;
+    a->argvlen[at] = len;
+}
+
+/* Lays out "name key [value] ..." per fragment, keys in request order. */
+static bool
+args_build(fanout_args *a, const request *r, const fanout_plan *p)
+{
+    size_t per_key = p->join == JOIN_MSET ? 2 : 1;
+    size_t offset = 0;
+
+    if (!args_alloc(a, r, per_key))
+        return false;
+    for (size_t i = 0; i < r->nkeys; i++)
+        a->count[r->key_frag[i]] += per_key;
+    for (size_t j = 0; j < r->nfrags; j++) {
+        a->start[j] = offset;
+        offset += a->count[j] + 1;
+        a->count[j] = 0;
+        args_push(a, j, p->argv[0], p->argvlen[0]);
+    }
+    for (size_t i = 0; i < r->nkeys; i++) {
+        int at = p->positions[i];
+        for (size_t k = 0; k < per_key; k++)
+            args_push(a, (size_t)r->key_frag[i], p->argv[at + k],
+                      p->argvlen[at + k]);
+    }
+    return true;
+}
+
+request *
+fanout_send(engine *e, request_mode mode, const fanout_plan *p,
+            fanout_pick_fn pick, void *ctx)
+{
+    request *r = plan_request(e, mode, p);
+    fanout_args a = {0};
+
+    if (r == NULL)
+        return NULL;
+    if (!args_build(&a, r, p)) {
+        args_free(&a);
+        request_free(r);
+        return NULL;
+    }
+    for (size_t j = 0; j < r->nfrags; j++) {
+        fragment *f = &r->frags[j];
+        engine_send(e, f, pick(ctx, f->server), (int)a.count[j],
+                    a.argv + a.start[j], a.argvlen + a.start[j]);
+    }
+    args_free(&a);
+    return r;
+}
+
+/* --- join ----------------------------------------------------------------- */
+
+static bool
+fragment_failed(const fragment *f)
+{
+    return f->status != SHARD_OK || f->reply == NULL;
+}
+
+/* The reply for one key of a failed or refused MGET fragment. */
+static shard_reply *
+key_error(const fragment *f)
+{
+    if (!fragment_failed(f) && f->reply->type == SHARD_REPLY_ERROR)
+        return reply_copy(f->reply);
+    if (!fragment_failed(f))
+        return reply_error("ERR unexpected reply to MGET from server '%s'",
+                           f->addr);
+    return reply_error("ERR %s", f->errmsg ? f->errmsg : "server failed");
+}
+
+static shard_reply *
+next_value(fragment *f)
+{
+    shard_reply *arr = f->reply;
+
+    if (fragment_failed(f) || arr->type != SHARD_REPLY_ARRAY ||
+        f->cursor >= arr->elements)
+        return key_error(f);
+    shard_reply *v = arr->element[f->cursor];
+    arr->element[f->cursor++] = NULL;
+    return v;
+}
+
+static shard_reply *
+join_mget(request *r)
+{
+    shard_reply *out = reply_array(r->nkeys);
+
+    for (size_t i = 0; out != NULL && i < r->nkeys; i++) {
+        out->element[i] = next_value(&r->frags[r->key_frag[i]]);
+        if (out->element[i] == NULL) {
+            shard_reply_free(out);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
+/* Why fragment `f` did not give the expected kind of reply, in words. */
+static void
+describe_failure(const fragment *f, char *buf, size_t len)
+{
+    if (fragment_failed(f))
+        error_format(buf, len, "%s", f->errmsg ? f->errmsg : "failed");
+    else if (f->reply->type == SHARD_REPLY_ERROR)
+        error_format(buf, len, "server '%s' replied: %s", f->addr,
+                     f->reply->str);
+    else
+        error_format(buf, len, "server '%s' sent an unexpected reply type %d",
+                     f->addr, f->reply->type);
+}
+
+/* An ERROR reply listing the fragments for which `ok` is false. */
+static shard_reply *
+partial_failure(request *r, bool (*ok)(const fragment *), long long done)
+{
+    char detail[ERROR_MAX] = "", one[ERROR_MAX];
+    size_t used = 0, failed = 0;
+
+    for (size_t j = 0; j < r->nfrags; j++) {
+        if (ok(&r->frags[j]))
+            continue;
+        failed++;
+        describe_failure(&r->frags[j], one, sizeof(one));
+        int n = snprintf(detail + used, sizeof(detail) - used, "%s%s",
+                         used ? "; " : "", one);
+        if (n > 0 && (size_t)n < sizeof(detail) - used)
+            used += (size_t)n;
+    }
+    return reply_error("ERR %s failed on %zu of %zu servers (%s); the others "
+                       "succeeded%s%lld",
+                       r->name ? r->name : "command", failed, r->nfrags,
+                       detail, r->join == JOIN_SUM ? " with a count of " : "",
+                       r->join == JOIN_SUM ? done : 0LL);
+}
+
+static bool
+integer_ok(const fragment *f)
+{
+    return !fragment_failed(f) && f->reply->type == SHARD_REPLY_INTEGER;
+}
+
+static bool
+status_ok(const fragment *f)
+{
+    return !fragment_failed(f) && f->reply->type == SHARD_REPLY_STATUS;
+}
+
+static shard_reply *
+join_sum(request *r)
+{
+    long long sum = 0;
+    bool all = true;
+
+    for (size_t j = 0; j < r->nfrags; j++) {
+        if (integer_ok(&r->frags[j]))
+            sum += r->frags[j].reply->integer;
+        else
+            all = false;
+    }
+    return all ? reply_integer(sum) : partial_failure(r, integer_ok, sum);
+}
+
+static shard_reply *
+join_mset(request *r)
+{
+    for (size_t j = 0; j < r->nfrags; j++) {
+        if (!status_ok(&r->frags[j]))
+            return partial_failure(r, status_ok, 0);
+    }
+    return reply_string(SHARD_REPLY_STATUS, "OK", 2);
+}
+
+static void
+join_single(request *r)
+{
+    fragment *f = &r->frags[0];
+
+    if (f->status == SHARD_OK && f->reply != NULL) {
+        r->reply = f->reply;
+        f->reply = NULL;
+        return;
+    }
+    r->status = f->status != SHARD_OK ? f->status : SHARD_EPROTO;
+    r->errmsg = f->errmsg;
+    f->errmsg = NULL;
+}
+
+void
+fanout_join(request *r)
+{
+    if (r->join == JOIN_SINGLE) {
+        join_single(r);
+        return;
+    }
+    if (r->join == JOIN_MGET)
+        r->reply = join_mget(r);
+    else if (r->join == JOIN_SUM)
+        r->reply = join_sum(r);
+    else
+        r->reply = join_mset(r);
+    if (r->reply == NULL) {
+        r->status = SHARD_ENOMEM;
+        r->errmsg = strdup("out of memory joining the replies");
+    }
+}

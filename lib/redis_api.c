@@ -1,0 +1,434 @@
+/*
+ * The Redis API of a pool: blocking calls, pipelining, async calls and the
+ * event-loop hooks. All of them submit to the one engine; blocking calls
+ * then run its private poll loop until their request is done.
+ */
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dispatch.h"
+#include "pool.h"
+
+int
+pool_engine_init(shard_pool *pool)
+{
+    const conf_pool *c = pool->conf;
+    size_t per = (size_t)c->server_connections, total;
+
+    engine_init(&pool->engine, c->timeout_ms);
+    if (!c->redis)
+        return SHARD_OK; /* memcached pools have no Redis connections */
+    total = c->server_count * per;
+    pool->conns_per_server = per;
+    pool->conns = calloc(total, sizeof(*pool->conns));
+    pool->next_conn = calloc(c->server_count, sizeof(*pool->next_conn));
+    if (pool->conns == NULL || pool->next_conn == NULL)
+        return SHARD_ENOMEM;
+    for (size_t i = 0; i < total; i++) {
+        size_t s = i / per;
+        pool->conns[i] = conn_new(&pool->engine, &c->servers[s], (int)s,
+                                  c->redis_auth, c->redis_db);
+        if (pool->conns[i] == NULL ||
+            engine_add_conn(&pool->engine, pool->conns[i]) != SHARD_OK) {
+            conn_free(pool->conns[i]);
+            return SHARD_ENOMEM;
+        }
+        /* twemproxy's preconnect opens one connection per server. */
+        if (c->preconnect && i % per == 0)
+            conn_preconnect(pool->conns[i]);
+    }
+    return SHARD_OK;
+}
+
+void
+pool_engine_shutdown(shard_pool *pool)
+{
+    request *r, *next;
+
+    txn_pool_closing(pool);
+    engine_shutdown(&pool->engine);
+    for (r = pool->pipe_head; r != NULL; r = next) {
+        next = r->next;
+        request_free(r);
+    }
+    pool->pipe_head = pool->pipe_tail = NULL;
+    free(pool->conns);
+    free(pool->next_conn);
+    pool->conns = NULL;
+    pool->next_conn = NULL;
+}
+
+/* Common checks of every Redis call. */
+static int
+check_redis_pool(shard_pool *pool)
+{
+    if (!pool->conf->redis)
+        return pool_fail(pool, SHARD_EUNSUPPORTED,
+                         "pool '%s' is a memcached pool (redis: false)",
+                         pool->conf->name);
+    if (pool->engine.closing)
+        return pool_fail(pool, SHARD_ECLOSED, "pool is being freed");
+    return SHARD_OK;
+}
+
+/* After a public call: a free requested inside a callback happens now. */
+static void
+pool_settle(shard_pool *pool)
+{
+    if (pool->free_pending && pool->engine.delivering == 0) {
+        pool->free_pending = false;
+        shard_pool_free(pool);
+    }
+}
+
+/* Waits for `r`, then hands over its reply or sets the pool message. */
+static int
+finish_blocking(shard_pool *pool, request *r, shard_reply **out)
+{
+    int rc = engine_wait(&pool->engine, r);
+
+    if (rc == SHARD_OK && !r->done)
+        rc = SHARD_EIO;
+    if (rc != SHARD_OK)
+        pool_fail(pool, rc, "the event loop failed while waiting");
+    else if (r->status != SHARD_OK)
+        rc = pool_fail(pool, r->status, "%s",
+                       r->errmsg ? r->errmsg : shard_strerror(r->status));
+    else {
+        *out = r->reply;
+        r->reply = NULL;
+    }
+    request_free(r);
+    return rc;
+}
+
+static int
+run_blocking(shard_pool *pool, shard_reply **out, int argc, const char **argv,
+             const size_t *argvlen, conn *direct)
+{
+    dispatch_args a;
+    int rc;
+
+    if ((rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
+        return rc;
+    request *r = direct ? dispatch_direct(pool, MODE_BLOCKING, direct, &a)
+                        : dispatch_submit(pool, MODE_BLOCKING, &a);
+    dispatch_args_done(&a);
+    if (r == NULL)
+        return pool_fail(pool, SHARD_ENOMEM, "out of memory");
+    return finish_blocking(pool, r, out);
+}
+
+SHARD_API int
+shard_command_argv(shard_pool *pool, shard_reply **out, int argc,
+                   const char **argv, const size_t *argvlen)
+{
+    int rc;
+
+    if (pool == NULL || out == NULL)
+        return SHARD_EINVAL;
+    *out = NULL;
+    if ((rc = check_redis_pool(pool)) == SHARD_OK)
+        rc = run_blocking(pool, out, argc, argv, argvlen, NULL);
+    pool_settle(pool);
+    return rc;
+}
+
+/* Splits hiredis' RESP rendering of a format back into argv (in place). */
+static int
+resp_to_argv(char *cmd, size_t len, int *argc, const char ***argv,
+             size_t **argvlen)
+{
+    char *p = cmd, *end = cmd + len;
+    long n = strtol(p + 1, &p, 10);
+
+    *argv = malloc((size_t)(n > 0 ? n : 1) * sizeof(**argv));
+    *argvlen = malloc((size_t)(n > 0 ? n : 1) * sizeof(**argvlen));
+    if (*argv == NULL || *argvlen == NULL)
+        return SHARD_ENOMEM;
+    for (long i = 0; i < n && p + 3 < end; i++) {
+        long arglen = strtol(p + 3, &p, 10); /* skip "\r\n$" */
+        (*argv)[i] = p + 2;
+        (*argvlen)[i] = (size_t)arglen;
+        p += 2 + arglen + 2;
+    }
+    *argc = (int)n;
+    return SHARD_OK;
+}
+
+static shard_reply *
+command_va(shard_pool *pool, conn *direct, const char *fmt, va_list ap)
+{
+    shard_reply *reply = NULL;
+    const char **argv = NULL;
+    size_t *argvlen = NULL;
+    char *cmd = NULL;
+    int argc = 0, len;
+
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    if (len < 0) {
+        pool_fail(pool, SHARD_EINVAL, "bad format string \"%s\"", fmt);
+    } else if (resp_to_argv(cmd, (size_t)len, &argc, &argv, &argvlen) !=
+               SHARD_OK) {
+        pool_fail(pool, SHARD_ENOMEM, "out of memory");
+    } else if (check_redis_pool(pool) == SHARD_OK) {
+        run_blocking(pool, &reply, argc, argv, argvlen, direct);
+    }
+    free(argv);
+    free(argvlen);
+    free(cmd);
+    return reply;
+}
+
+SHARD_API shard_reply *
+shard_command(shard_pool *pool, const char *fmt, ...)
+{
+    shard_reply *reply;
+    va_list ap;
+
+    if (pool == NULL || fmt == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    reply = command_va(pool, NULL, fmt, ap);
+    va_end(ap);
+    pool_settle(pool);
+    return reply;
+}
+
+/* Commands that would break a shared connection for everyone else. */
+static bool
+breaks_connection(const char *name, size_t len)
+{
+    static const char *const names[] = {
+        "select",    "auth",         "hello",        "reset",   "quit",
+        "client",    "monitor",      "sync",         "psync",   "replconf",
+        "subscribe", "psubscribe",   "ssubscribe",   "multi",   "exec",
+        "discard",   "watch",        "unwatch",      "unsubscribe",
+        "punsubscribe", "sunsubscribe"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int
+check_server_command(shard_pool *pool, size_t index, int argc,
+                     const char **argv, const size_t *argvlen)
+{
+    int rc = check_redis_pool(pool);
+
+    if (rc != SHARD_OK)
+        return rc;
+    if (index >= pool->conf->server_count)
+        return pool_fail(pool, SHARD_EINVAL, "no server %zu (the pool has %zu)",
+                         index, pool->conf->server_count);
+    if (argc > 0 && argv != NULL && argv[0] != NULL) {
+        size_t len = argvlen ? argvlen[0] : strlen(argv[0]);
+        if (breaks_connection(argv[0], len))
+            return pool_fail(pool, SHARD_EUNSUPPORTED,
+                             "'%.*s' would change the state of a shared "
+                             "connection",
+                             (int)(len > 64 ? 64 : len), argv[0]);
+    }
+    return SHARD_OK;
+}
+
+SHARD_API int
+shard_command_server_argv(shard_pool *pool, size_t index, shard_reply **out,
+                          int argc, const char **argv, const size_t *argvlen)
+{
+    int rc;
+
+    if (pool == NULL || out == NULL)
+        return SHARD_EINVAL;
+    *out = NULL;
+    rc = check_server_command(pool, index, argc, argv, argvlen);
+    if (rc == SHARD_OK && argc == 0)
+        rc = pool_fail(pool, SHARD_EINVAL, "empty command");
+    if (rc == SHARD_OK)
+        rc = run_blocking(pool, out, argc, argv, argvlen,
+                          dispatch_pick(pool, (int)index));
+    pool_settle(pool);
+    return rc;
+}
+
+SHARD_API shard_reply *
+shard_command_server(shard_pool *pool, size_t index, const char *fmt, ...)
+{
+    shard_reply *reply = NULL;
+    va_list ap;
+
+    if (pool == NULL || fmt == NULL)
+        return NULL;
+    if (check_server_command(pool, index, 0, NULL, NULL) != SHARD_OK)
+        return NULL;
+    va_start(ap, fmt);
+    reply = command_va(pool, dispatch_pick(pool, (int)index), fmt, ap);
+    va_end(ap);
+    pool_settle(pool);
+    return reply;
+}
+
+/* --- pipelining ----------------------------------------------------------- */
+
+SHARD_API int
+shard_append_argv(shard_pool *pool, int argc, const char **argv,
+                  const size_t *argvlen)
+{
+    dispatch_args a;
+    int rc;
+
+    if (pool == NULL)
+        return SHARD_EINVAL;
+    if ((rc = check_redis_pool(pool)) != SHARD_OK ||
+        (rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
+        return rc;
+    request *r = dispatch_submit(pool, MODE_PIPELINED, &a);
+    dispatch_args_done(&a);
+    if (r == NULL)
+        return pool_fail(pool, SHARD_ENOMEM, "out of memory");
+    if (pool->pipe_tail != NULL)
+        pool->pipe_tail->next = r;
+    else
+        pool->pipe_head = r;
+    pool->pipe_tail = r;
+    return SHARD_OK;
+}
+
+SHARD_API int
+shard_get_reply(shard_pool *pool, shard_reply **out)
+{
+    request *r;
+    int rc;
+
+    if (pool == NULL || out == NULL)
+        return SHARD_EINVAL;
+    *out = NULL;
+    if ((r = pool->pipe_head) == NULL)
+        return pool_fail(pool, SHARD_ESTATE, "no appended command is waiting "
+                                             "for its reply");
+    pool->pipe_head = r->next;
+    if (pool->pipe_head == NULL)
+        pool->pipe_tail = NULL;
+    rc = finish_blocking(pool, r, out);
+    pool_settle(pool);
+    return rc;
+}
+
+/* --- async ---------------------------------------------------------------- */
+
+SHARD_API int
+shard_pool_set_event_hooks(shard_pool *pool, shard_watch_fn watch,
+                           shard_timer_fn timer, void *userdata)
+{
+    engine *e;
+
+    if (pool == NULL || (watch == NULL) != (timer == NULL))
+        return SHARD_EINVAL;
+    e = &pool->engine;
+    if (e->async_pending > 0)
+        return pool_fail(pool, SHARD_ESTATE, "async commands are pending");
+    /* The old loop forgets our fds; the new one learns those in use. */
+    for (size_t i = 0; i < e->nconns && e->hooks.watch != NULL; i++) {
+        conn *c = e->conns[i];
+        if (c->watched)
+            e->hooks.watch(c->fd, SHARD_WATCH_NONE, &c->watch_data,
+                           e->hooks.userdata);
+        c->watched = false;
+        c->watch_data = NULL;
+    }
+    if (e->hooks.timer != NULL && e->timer_ms != -1)
+        e->hooks.timer(-1, e->hooks.userdata);
+    e->hooks = (engine_hooks){watch, timer, userdata};
+    e->timer_ms = -1;
+    for (size_t i = 0; i < e->nconns && watch != NULL; i++) {
+        conn *c = e->conns[i];
+        if (c->ac != NULL && c->events != 0) {
+            watch(c->fd, c->events, &c->watch_data, userdata);
+            c->watched = true;
+        }
+    }
+    return SHARD_OK;
+}
+
+SHARD_API void
+shard_pool_on_fd(shard_pool *pool, int fd, int events)
+{
+    if (pool == NULL)
+        return;
+    engine_on_fd(&pool->engine, fd, events);
+    engine_deliver(&pool->engine);
+    engine_update_timer(&pool->engine);
+    pool_settle(pool);
+}
+
+SHARD_API void
+shard_pool_on_timeout(shard_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    engine_check_deadlines(&pool->engine);
+    engine_deliver(&pool->engine);
+    engine_update_timer(&pool->engine);
+    pool_settle(pool);
+}
+
+/* Registers an async request: counted, and the timer told about it. */
+int
+pool_track_async(shard_pool *pool, request *r, shard_reply_fn fn,
+                 void *userdata)
+{
+    if (r == NULL)
+        return pool_fail(pool, SHARD_ENOMEM, "out of memory");
+    r->fn = fn;
+    r->userdata = userdata;
+    r->pool = pool;
+    pool->engine.async_pending++;
+    engine_update_timer(&pool->engine);
+    return SHARD_OK;
+}
+
+/* Checks shared by the async submit calls. */
+int
+pool_check_async(shard_pool *pool, shard_reply_fn fn)
+{
+    int rc = check_redis_pool(pool);
+
+    if (rc != SHARD_OK)
+        return rc;
+    if (fn == NULL)
+        return pool_fail(pool, SHARD_EINVAL, "callback is NULL");
+    if (pool->engine.hooks.watch == NULL)
+        return pool_fail(pool, SHARD_ESTATE,
+                         "no event loop: call shard_pool_set_event_hooks() "
+                         "(or an adapter) first");
+    return SHARD_OK;
+}
+
+SHARD_API int
+shard_command_async(shard_pool *pool, int argc, const char **argv,
+                    const size_t *argvlen, shard_reply_fn fn, void *userdata)
+{
+    dispatch_args a;
+    int rc;
+
+    if (pool == NULL)
+        return SHARD_EINVAL;
+    if ((rc = pool_check_async(pool, fn)) != SHARD_OK ||
+        (rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
+        return rc;
+    request *r = dispatch_submit(pool, MODE_ASYNC, &a);
+    dispatch_args_done(&a);
+    return pool_track_async(pool, r, fn, userdata);
+}
+
+SHARD_API size_t
+shard_pool_pending(const shard_pool *pool)
+{
+    return pool != NULL ? pool->engine.async_pending : 0;
+}

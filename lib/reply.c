@@ -1,0 +1,225 @@
+/*
+ * Replies. hiredis' reader builds shard_reply objects directly through
+ * our object functions, so a reply reaches the application without a
+ * copy, and a split MGET is joined by moving elements between arrays.
+ */
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reply.h"
+
+shard_reply *
+reply_new(int type)
+{
+    shard_reply *r = calloc(1, sizeof(*r));
+
+    if (r != NULL)
+        r->type = type;
+    return r;
+}
+
+shard_reply *
+reply_string(int type, const char *s, size_t len)
+{
+    shard_reply *r = reply_new(type);
+
+    if (r == NULL)
+        return NULL;
+    r->str = malloc(len + 1);
+    if (r->str == NULL) {
+        free(r);
+        return NULL;
+    }
+    if (len > 0)
+        memcpy(r->str, s, len);
+    r->str[len] = '\0';
+    r->len = len;
+    return r;
+}
+
+shard_reply *
+reply_integer(long long value)
+{
+    shard_reply *r = reply_new(SHARD_REPLY_INTEGER);
+
+    if (r != NULL)
+        r->integer = value;
+    return r;
+}
+
+shard_reply *
+reply_array(size_t elements)
+{
+    shard_reply *r = reply_new(SHARD_REPLY_ARRAY);
+
+    if (r == NULL)
+        return NULL;
+    if (elements > 0) {
+        r->element = calloc(elements, sizeof(*r->element));
+        if (r->element == NULL) {
+            free(r);
+            return NULL;
+        }
+    }
+    r->elements = elements;
+    return r;
+}
+
+shard_reply *
+reply_error(const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(text))
+        n = sizeof(text) - 1;
+    return reply_string(SHARD_REPLY_ERROR, text, (size_t)n);
+}
+
+shard_reply *
+reply_copy(const shard_reply *r)
+{
+    shard_reply *c;
+
+    if (r->type != SHARD_REPLY_ARRAY) {
+        c = r->str != NULL ? reply_string(r->type, r->str, r->len)
+                           : reply_new(r->type);
+        if (c != NULL)
+            c->integer = r->integer;
+        return c;
+    }
+    c = reply_array(r->elements);
+    for (size_t i = 0; c != NULL && i < r->elements; i++) {
+        if (r->element[i] == NULL)
+            continue;
+        c->element[i] = reply_copy(r->element[i]);
+        if (c->element[i] == NULL) {
+            shard_reply_free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+SHARD_API void
+shard_reply_free(shard_reply *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->elements; i++)
+        shard_reply_free(r->element[i]);
+    free(r->element);
+    free(r->str);
+    free(r);
+}
+
+SHARD_API int
+shard_reply_type(const shard_reply *r)
+{
+    return r != NULL ? r->type : 0;
+}
+
+SHARD_API const char *
+shard_reply_str(const shard_reply *r, size_t *len)
+{
+    bool has_text = r != NULL && r->str != NULL;
+
+    if (len != NULL)
+        *len = has_text ? r->len : 0;
+    return has_text ? r->str : NULL;
+}
+
+SHARD_API long long
+shard_reply_integer(const shard_reply *r)
+{
+    return r != NULL && r->type == SHARD_REPLY_INTEGER ? r->integer : 0;
+}
+
+SHARD_API size_t
+shard_reply_len(const shard_reply *r)
+{
+    return r != NULL && r->type == SHARD_REPLY_ARRAY ? r->elements : 0;
+}
+
+SHARD_API const shard_reply *
+shard_reply_at(const shard_reply *r, size_t i)
+{
+    if (r == NULL || r->type != SHARD_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    return r->element[i];
+}
+
+/* --- hiredis reader object functions ------------------------------------ */
+
+/* Links a new object into its parent array, as hiredis' own reader does. */
+static void *
+reader_link(const redisReadTask *task, shard_reply *r)
+{
+    if (r != NULL && task->parent != NULL) {
+        shard_reply *parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+    return r;
+}
+
+static void *
+reader_string(const redisReadTask *task, char *s, size_t len)
+{
+    return reader_link(task, reply_string(task->type, s, len));
+}
+
+#if HIREDIS_MAJOR >= 1
+static void *
+reader_array(const redisReadTask *task, size_t elements)
+#else
+static void *
+reader_array(const redisReadTask *task, int elements)
+#endif
+{
+    return reader_link(task, reply_array((size_t)elements));
+}
+
+static void *
+reader_integer(const redisReadTask *task, long long value)
+{
+    return reader_link(task, reply_integer(value));
+}
+
+static void *
+reader_nil(const redisReadTask *task)
+{
+    return reader_link(task, reply_new(SHARD_REPLY_NIL));
+}
+
+/* hiredis frees every reply after its callback unless the engine kept it. */
+static void
+reader_free(void *obj)
+{
+    shard_reply *r = obj;
+
+    if (r != NULL && !r->kept)
+        shard_reply_free(r);
+}
+
+static redisReplyObjectFunctions reader_functions = {
+    .createString = reader_string,
+    .createArray = reader_array,
+    .createInteger = reader_integer,
+    .createNil = reader_nil,
+    .freeObject = reader_free,
+};
+
+void *
+reply_reader_functions(void)
+{
+    return &reader_functions;
+}

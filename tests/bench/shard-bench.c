@@ -1,0 +1,1053 @@
+/*
+ * shard-bench: libshard against the ways it replaces, on one machine.
+ *
+ * Starts its own servers on loopback (one redis-server alone, four more
+ * behind a nutcracker), then runs the same workloads four ways: hiredis
+ * straight to the lone server ("direct", a reference), libshard over the
+ * four, hiredis split over the four by hand ("hand-split", what a careful
+ * application does without libshard), and hiredis through nutcracker.
+ * Modes are interleaved run by run and each figure is the median across
+ * rounds, because where the kernel puts the processes on a small machine
+ * moves single-connection figures more than any client does.
+ *
+ *   shard-bench [--rounds N] [--seconds S] [--quick]
+ *
+ * It prints figures and never judges them: it is not a test.
+ */
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <shard/shard.h>
+
+#include "harness.h"
+
+#define KEY_COUNT 10000      /* keys preloaded on both server sets */
+#define KEY_MAX 24           /* room for one key and its NUL */
+#define VALUE_LEN 32         /* bytes per value */
+#define DEPTH 32             /* commands per pipelined batch */
+#define POOL_SERVERS 4       /* redis-servers behind the pool */
+#define MGET_MAX 100         /* most keys one MGET asks for */
+#define WARMUP_BATCHES 200   /* untimed batches per mode and workload */
+#define PRELOAD_BATCH 500    /* SETs per pipelined preload round trip */
+#define IO_TIMEOUT_MS 5000   /* hiredis socket timeout: fail, never hang */
+#define DEFAULT_ROUNDS 5     /* rounds when --rounds is not given */
+#define DEFAULT_SECONDS 0.75 /* seconds per run when --seconds is not */
+#define QUICK_ROUNDS 2       /* rounds for --quick */
+#define QUICK_SECONDS 0.2    /* seconds per run for --quick */
+#define MAX_ROUNDS 1000      /* sanity bound on --rounds */
+#define RNG_SEED 0x9e3779b97f4a7c15ULL /* same key sequence for every run */
+
+/* The four ways of running a workload. */
+typedef enum mode {
+    MODE_DIRECT,     /* hiredis to the lone redis-server */
+    MODE_LIBSHARD,   /* libshard over the four servers */
+    MODE_SPLIT,      /* hiredis over the four, routed and split by hand */
+    MODE_NUTCRACKER, /* hiredis through nutcracker over the four */
+    MODE_COUNT
+} mode;
+
+static const char *const mode_names[MODE_COUNT] = {"direct", "libshard",
+                                                   "hand-split", "nutcracker"};
+
+/* What one command of a workload does. */
+typedef enum op_kind {
+    OP_GET, /* GET key */
+    OP_SET, /* SET key value */
+    OP_MGET /* MGET key... */
+} op_kind;
+
+/* One workload: a batch is `depth` GET/SET commands or one MGET. */
+typedef struct workload {
+    const char *name; /* as printed */
+    op_kind op;       /* the command */
+    int depth;        /* commands per batch (pipelined when > 1) */
+    int keys;         /* keys per command */
+} workload;
+
+static const workload workloads[] = {
+    {"GET", OP_GET, 1, 1},       {"GET x32", OP_GET, DEPTH, 1},
+    {"SET", OP_SET, 1, 1},       {"SET x32", OP_SET, DEPTH, 1},
+    {"MGET 10", OP_MGET, 1, 10}, {"MGET 100", OP_MGET, 1, MGET_MAX},
+};
+
+#define WORKLOAD_COUNT (sizeof(workloads) / sizeof(workloads[0]))
+
+/* The figures of one run. */
+typedef struct sample {
+    double ops;    /* commands per second (MGETs for MGET workloads) */
+    double p50_us; /* median latency of a batch, microseconds */
+    double p99_us; /* 99th percentile latency of a batch, microseconds */
+} sample;
+
+/* Everything a run needs: servers, connections, keys, results. */
+typedef struct bench {
+    harness_server *lone;                 /* the direct-mode redis-server */
+    harness_server *shards[POOL_SERVERS]; /* the pool's redis-servers */
+    harness_server *nut;                  /* nutcracker over `shards` */
+    redisContext *direct;                 /* to `lone` */
+    redisContext *proxy;                  /* to `nut` */
+    redisContext *split[POOL_SERVERS];    /* by libshard's server index */
+    shard_pool *pool;                     /* libshard over `shards` */
+    char keys[KEY_COUNT][KEY_MAX];        /* "bench:NNNNNN" */
+    size_t key_len[KEY_COUNT];            /* their lengths */
+    char value[VALUE_LEN];                /* what every SET writes */
+    uint64_t rng;                         /* xorshift state for key picks */
+    uint64_t *lat;                        /* batch latencies of this run, ns */
+    size_t lat_len;                       /* latencies recorded */
+    size_t lat_cap;                       /* room in `lat` */
+    bool broken[MODE_COUNT];              /* failed once: skipped after */
+    long misses[MODE_COUNT];              /* nil GET/MGET results seen */
+    int rounds;                           /* rounds to run */
+    double seconds;                       /* length of one run */
+    sample *samples;                      /* [mode][workload][round] */
+    int *sample_count;                    /* [mode][workload] */
+} bench;
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+next_key(bench *b)
+{
+    b->rng ^= b->rng >> 12;
+    b->rng ^= b->rng << 25;
+    b->rng ^= b->rng >> 27;
+    return (int)((b->rng * 0x2545f4914f6cdd1dULL >> 33) % KEY_COUNT);
+}
+
+/* Marks a mode broken and says why, once. */
+static int
+mode_fail(bench *b, mode m, const char *what, const char *why)
+{
+    if (!b->broken[m])
+        fprintf(stderr, "shard-bench: %s: %s failed: %s; skipping %s\n",
+                mode_names[m], what, why, mode_names[m]);
+    b->broken[m] = true;
+    return -1;
+}
+
+/* ---- argument vectors ---------------------------------------------- */
+
+/* The argv of command `i` of a GET/SET batch. */
+static int
+single_argv(const bench *b, op_kind op, int key, const char **argv, size_t *len)
+{
+    argv[0] = op == OP_GET ? "GET" : "SET";
+    len[0] = 3;
+    argv[1] = b->keys[key];
+    len[1] = b->key_len[key];
+    if (op == OP_GET)
+        return 2;
+    argv[2] = b->value;
+    len[2] = VALUE_LEN;
+    return 3;
+}
+
+static int
+mget_argv(const bench *b, const int *idx, int n, const char **argv, size_t *len)
+{
+    argv[0] = "MGET";
+    len[0] = 4;
+    for (int i = 0; i < n; i++) {
+        argv[i + 1] = b->keys[idx[i]];
+        len[i + 1] = b->key_len[idx[i]];
+    }
+    return n + 1;
+}
+
+/* ---- reply checks, shared by hiredis and libshard ------------------- */
+
+/* Whether a reply of `type` is right for `op`; counts a nil GET. */
+static int
+check_type(bench *b, mode m, op_kind op, int type)
+{
+    if (op == OP_GET && type == REDIS_REPLY_NIL) {
+        b->misses[m]++;
+        return 0;
+    }
+    if (op == OP_GET && type == REDIS_REPLY_STRING)
+        return 0;
+    if (op == OP_SET && type == REDIS_REPLY_STATUS)
+        return 0;
+    return mode_fail(b, m, op == OP_SET ? "SET" : "GET", "unexpected reply");
+}
+
+static int
+check_redis(bench *b, mode m, op_kind op, redisReply *r)
+{
+    if (r == NULL)
+        return mode_fail(b, m, "reading a reply", "no reply");
+    if (r->type == REDIS_REPLY_ERROR)
+        return mode_fail(b, m, "a command", r->str);
+    return check_type(b, m, op, r->type);
+}
+
+/* Checks MGET elements given in request order. */
+static int
+check_redis_mget(bench *b, mode m, redisReply *const *elem, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (elem[i]->type == REDIS_REPLY_NIL)
+            b->misses[m]++;
+        else if (elem[i]->type != REDIS_REPLY_STRING)
+            return mode_fail(b, m, "MGET", "element is not a string");
+    }
+    return 0;
+}
+
+static int
+check_shard(bench *b, op_kind op, int n, const shard_reply *r)
+{
+    int type = shard_reply_type(r);
+
+    if (type == SHARD_REPLY_ERROR)
+        return mode_fail(b, MODE_LIBSHARD, "a command",
+                         shard_reply_str(r, NULL));
+    if (op != OP_MGET)
+        return check_type(b, MODE_LIBSHARD, op, type);
+    if (type != SHARD_REPLY_ARRAY || shard_reply_len(r) != (size_t)n)
+        return mode_fail(b, MODE_LIBSHARD, "MGET", "wrong reply shape");
+    for (int i = 0; i < n; i++) {
+        int t = shard_reply_type(shard_reply_at(r, (size_t)i));
+        if (t == SHARD_REPLY_NIL)
+            b->misses[MODE_LIBSHARD]++;
+        else if (t != SHARD_REPLY_STRING)
+            return mode_fail(b, MODE_LIBSHARD, "MGET", "element not a string");
+    }
+    return 0;
+}
+
+/* ---- hiredis to one address: direct and nutcracker ------------------ */
+
+static int
+one_command(bench *b, mode m, redisContext *c, op_kind op, int argc,
+            const char **argv, const size_t *len)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, len);
+    int rc;
+
+    if (r == NULL)
+        return mode_fail(b, m, "a command", c->errstr);
+    if (op != OP_MGET) {
+        rc = check_redis(b, m, op, r);
+    } else if (r->type != REDIS_REPLY_ARRAY ||
+               r->elements != (size_t)(argc - 1)) {
+        rc = mode_fail(b, m, "MGET",
+                       r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
+    } else {
+        rc = check_redis_mget(b, m, r->element, argc - 1);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int
+plain_pipeline(bench *b, mode m, redisContext *c, const workload *w,
+               const int *idx)
+{
+    const char *argv[3];
+    size_t len[3];
+    void *r;
+    int rc = 0;
+
+    for (int i = 0; i < w->depth; i++) {
+        int argc = single_argv(b, w->op, idx[i], argv, len);
+        if (redisAppendCommandArgv(c, argc, argv, len) != REDIS_OK)
+            return mode_fail(b, m, "appending", c->errstr);
+    }
+    for (int i = 0; i < w->depth; i++) {
+        if (redisGetReply(c, &r) != REDIS_OK)
+            return mode_fail(b, m, "reading a reply", c->errstr);
+        rc |= check_redis(b, m, w->op, r);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+static int
+plain_batch(bench *b, mode m, redisContext *c, const workload *w,
+            const int *idx)
+{
+    const char *argv[MGET_MAX + 1];
+    size_t len[MGET_MAX + 1];
+    int argc;
+
+    if (w->op == OP_MGET) {
+        argc = mget_argv(b, idx, w->keys, argv, len);
+        return one_command(b, m, c, OP_MGET, argc, argv, len);
+    }
+    if (w->depth > 1)
+        return plain_pipeline(b, m, c, w, idx);
+    argc = single_argv(b, w->op, idx[0], argv, len);
+    return one_command(b, m, c, w->op, argc, argv, len);
+}
+
+/* ---- libshard ------------------------------------------------------- */
+
+static int
+shard_one(bench *b, op_kind op, int n, int argc, const char **argv,
+          const size_t *len)
+{
+    shard_reply *r;
+    int rc = shard_command_argv(b->pool, &r, argc, argv, len);
+
+    if (rc != SHARD_OK)
+        return mode_fail(b, MODE_LIBSHARD, "shard_command_argv",
+                         shard_pool_errmsg(b->pool));
+    rc = check_shard(b, op, n, r);
+    shard_reply_free(r);
+    return rc;
+}
+
+static int
+shard_pipeline(bench *b, const workload *w, const int *idx)
+{
+    const char *argv[3];
+    size_t len[3];
+    shard_reply *r;
+    int rc = 0;
+
+    for (int i = 0; i < w->depth; i++) {
+        int argc = single_argv(b, w->op, idx[i], argv, len);
+        if (shard_append_argv(b->pool, argc, argv, len) != SHARD_OK)
+            return mode_fail(b, MODE_LIBSHARD, "shard_append_argv",
+                             shard_pool_errmsg(b->pool));
+    }
+    for (int i = 0; i < w->depth; i++) {
+        if (shard_get_reply(b->pool, &r) != SHARD_OK)
+            return mode_fail(b, MODE_LIBSHARD, "shard_get_reply",
+                             shard_pool_errmsg(b->pool));
+        rc |= check_shard(b, w->op, 1, r);
+        shard_reply_free(r);
+    }
+    return rc;
+}
+
+static int
+shard_batch(bench *b, const workload *w, const int *idx)
+{
+    const char *argv[MGET_MAX + 1];
+    size_t len[MGET_MAX + 1];
+    int argc;
+
+    if (w->op == OP_MGET) {
+        argc = mget_argv(b, idx, w->keys, argv, len);
+        return shard_one(b, OP_MGET, w->keys, argc, argv, len);
+    }
+    if (w->depth > 1)
+        return shard_pipeline(b, w, idx);
+    argc = single_argv(b, w->op, idx[0], argv, len);
+    return shard_one(b, w->op, 1, argc, argv, len);
+}
+
+/* ---- hiredis split by hand over the four servers -------------------- */
+
+static int
+split_locate(bench *b, int key)
+{
+    int s = shard_pool_locate(b->pool, b->keys[key], b->key_len[key]);
+
+    if (s < 0 || s >= POOL_SERVERS)
+        return mode_fail(b, MODE_SPLIT, "shard_pool_locate",
+                         shard_pool_errmsg(b->pool));
+    return s;
+}
+
+/*
+ * Writes out every server's pending commands before any reply is read:
+ * hiredis' blocking redisGetReply would otherwise send to one server, wait
+ * for it, then send to the next, one round trip after another.
+ */
+static int
+split_flush(bench *b)
+{
+    for (int s = 0; s < POOL_SERVERS; s++) {
+        int done = 0;
+        while (!done) {
+            if (redisBufferWrite(b->split[s], &done) != REDIS_OK)
+                return mode_fail(b, MODE_SPLIT, "writing", b->split[s]->errstr);
+        }
+    }
+    return 0;
+}
+
+static int
+split_pipeline(bench *b, const workload *w, const int *idx)
+{
+    const char *argv[3];
+    size_t len[3];
+    int server[DEPTH], rc = 0;
+    void *r;
+
+    for (int i = 0; i < w->depth; i++) {
+        int argc = single_argv(b, w->op, idx[i], argv, len);
+        if ((server[i] = split_locate(b, idx[i])) < 0)
+            return -1;
+        if (redisAppendCommandArgv(b->split[server[i]], argc, argv, len) !=
+            REDIS_OK)
+            return mode_fail(b, MODE_SPLIT, "appending", "out of memory");
+    }
+    if (split_flush(b) != 0)
+        return -1;
+    for (int i = 0; i < w->depth; i++) {
+        redisContext *c = b->split[server[i]];
+        if (redisGetReply(c, &r) != REDIS_OK)
+            return mode_fail(b, MODE_SPLIT, "reading a reply", c->errstr);
+        rc |= check_redis(b, MODE_SPLIT, w->op, r);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+/* Where each key of a split MGET went: its server and its place there. */
+typedef struct split_plan {
+    int server[MGET_MAX];    /* server of key i */
+    int pos[MGET_MAX];       /* its index in the sub-MGET */
+    int count[POOL_SERVERS]; /* keys per server */
+    const char *argv[POOL_SERVERS][MGET_MAX + 1]; /* sub-MGETs */
+    size_t len[POOL_SERVERS][MGET_MAX + 1];       /* their lengths */
+    redisReply *reply[POOL_SERVERS];              /* sub-MGET replies */
+} split_plan;
+
+static int
+split_mget_send(bench *b, split_plan *p, const int *idx, int n)
+{
+    memset(p->count, 0, sizeof(p->count));
+    for (int i = 0; i < n; i++) {
+        int s = split_locate(b, idx[i]);
+        if (s < 0)
+            return -1;
+        p->server[i] = s;
+        p->pos[i] = p->count[s]++;
+        p->argv[s][p->count[s]] = b->keys[idx[i]];
+        p->len[s][p->count[s]] = b->key_len[idx[i]];
+    }
+    for (int s = 0; s < POOL_SERVERS; s++) {
+        if (p->count[s] == 0)
+            continue;
+        p->argv[s][0] = "MGET";
+        p->len[s][0] = 4;
+        if (redisAppendCommandArgv(b->split[s], p->count[s] + 1, p->argv[s],
+                                   p->len[s]) != REDIS_OK)
+            return mode_fail(b, MODE_SPLIT, "appending", "out of memory");
+    }
+    return split_flush(b);
+}
+
+static int
+split_mget_read(bench *b, split_plan *p)
+{
+    for (int s = 0; s < POOL_SERVERS; s++) {
+        void *r = NULL;
+        if (p->count[s] == 0)
+            continue;
+        if (redisGetReply(b->split[s], &r) != REDIS_OK)
+            return mode_fail(b, MODE_SPLIT, "reading", b->split[s]->errstr);
+        p->reply[s] = r;
+        if (p->reply[s]->type != REDIS_REPLY_ARRAY ||
+            p->reply[s]->elements != (size_t)p->count[s])
+            return mode_fail(b, MODE_SPLIT, "MGET", "wrong reply shape");
+    }
+    return 0;
+}
+
+static int
+split_mget(bench *b, const int *idx, int n)
+{
+    split_plan p;
+    redisReply *joined[MGET_MAX];
+    int rc;
+
+    memset(p.reply, 0, sizeof(p.reply));
+    rc = split_mget_send(b, &p, idx, n);
+    if (rc == 0)
+        rc = split_mget_read(b, &p);
+    if (rc == 0) {
+        for (int i = 0; i < n; i++)
+            joined[i] = p.reply[p.server[i]]->element[p.pos[i]];
+        rc = check_redis_mget(b, MODE_SPLIT, joined, n);
+    }
+    for (int s = 0; s < POOL_SERVERS; s++)
+        freeReplyObject(p.reply[s]);
+    return rc;
+}
+
+static int
+split_batch(bench *b, const workload *w, const int *idx)
+{
+    const char *argv[3];
+    size_t len[3];
+    int argc, s;
+
+    if (w->op == OP_MGET)
+        return split_mget(b, idx, w->keys);
+    if (w->depth > 1)
+        return split_pipeline(b, w, idx);
+    if ((s = split_locate(b, idx[0])) < 0)
+        return -1;
+    argc = single_argv(b, w->op, idx[0], argv, len);
+    return one_command(b, MODE_SPLIT, b->split[s], w->op, argc, argv, len);
+}
+
+/* ---- runs ----------------------------------------------------------- */
+
+static int
+run_batch(bench *b, mode m, const workload *w, const int *idx)
+{
+    switch (m) {
+    case MODE_DIRECT:
+        return plain_batch(b, m, b->direct, w, idx);
+    case MODE_NUTCRACKER:
+        return plain_batch(b, m, b->proxy, w, idx);
+    case MODE_LIBSHARD:
+        return shard_batch(b, w, idx);
+    case MODE_SPLIT:
+        return split_batch(b, w, idx);
+    default:
+        return -1;
+    }
+}
+
+static void
+pick_keys(bench *b, const workload *w, int *idx)
+{
+    int n = w->op == OP_MGET ? w->keys : w->depth;
+
+    for (int i = 0; i < n; i++)
+        idx[i] = next_key(b);
+}
+
+static bool
+record_latency(bench *b, uint64_t ns)
+{
+    if (b->lat_len == b->lat_cap) {
+        size_t cap = b->lat_cap ? b->lat_cap * 2 : 65536;
+        uint64_t *grown = realloc(b->lat, cap * sizeof(*grown));
+        if (grown == NULL)
+            return false;
+        b->lat = grown;
+        b->lat_cap = cap;
+    }
+    b->lat[b->lat_len++] = ns;
+    return true;
+}
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
+
+    return (a > c) - (a < c);
+}
+
+/* The q-quantile (0..1) of the recorded latencies, in microseconds. */
+static double
+latency_us(const bench *b, double q)
+{
+    size_t i = (size_t)(q * (double)b->lat_len);
+
+    if (i >= b->lat_len)
+        i = b->lat_len - 1;
+    return (double)b->lat[i] / 1000.0;
+}
+
+/* Runs one workload one way for b->seconds; fills `out`. */
+static int
+run_once(bench *b, mode m, const workload *w, sample *out)
+{
+    int idx[MGET_MAX > DEPTH ? MGET_MAX : DEPTH];
+    uint64_t start = now_ns(), t0, t1;
+    uint64_t end = start + (uint64_t)(b->seconds * 1e9);
+    size_t batches = 0;
+
+    b->rng = RNG_SEED;
+    b->lat_len = 0;
+    do {
+        pick_keys(b, w, idx);
+        t0 = now_ns();
+        if (run_batch(b, m, w, idx) != 0)
+            return -1;
+        t1 = now_ns();
+        if (!record_latency(b, t1 - t0))
+            return mode_fail(b, m, "recording", "out of memory");
+        batches++;
+    } while (t1 < end);
+    qsort(b->lat, b->lat_len, sizeof(b->lat[0]), cmp_u64);
+    out->ops = (double)batches * w->depth * 1e9 / (double)(t1 - start);
+    out->p50_us = latency_us(b, 0.50);
+    out->p99_us = latency_us(b, 0.99);
+    return 0;
+}
+
+static void
+warm_up(bench *b)
+{
+    int idx[MGET_MAX > DEPTH ? MGET_MAX : DEPTH];
+
+    for (int m = 0; m < MODE_COUNT; m++) {
+        for (size_t w = 0; w < WORKLOAD_COUNT && !b->broken[m]; w++) {
+            for (int i = 0; i < WARMUP_BATCHES && !b->broken[m]; i++) {
+                pick_keys(b, &workloads[w], idx);
+                run_batch(b, (mode)m, &workloads[w], idx);
+            }
+        }
+    }
+    memset(b->misses, 0, sizeof(b->misses));
+}
+
+static sample *
+sample_at(bench *b, int m, size_t w, int round)
+{
+    return &b->samples[((size_t)m * WORKLOAD_COUNT + w) * b->rounds + round];
+}
+
+/*
+ * Round by round, workload by workload, every mode in turn, starting from
+ * a different mode each round so that none always runs first.
+ */
+static void
+run_rounds(bench *b)
+{
+    for (int r = 0; r < b->rounds; r++) {
+        fprintf(stderr, "shard-bench: round %d/%d\n", r + 1, b->rounds);
+        for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
+            for (int k = 0; k < MODE_COUNT; k++) {
+                int m = (k + r) % MODE_COUNT;
+                int *n = &b->sample_count[m * WORKLOAD_COUNT + w];
+                if (b->broken[m])
+                    continue;
+                if (run_once(b, (mode)m, &workloads[w],
+                             sample_at(b, m, w, *n)) == 0)
+                    (*n)++;
+            }
+        }
+    }
+}
+
+/* ---- medians and the report ----------------------------------------- */
+
+static int
+cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, c = *(const double *)y;
+
+    return (a > c) - (a < c);
+}
+
+/* Which figure of a sample. */
+typedef enum field { F_OPS, F_P50, F_P99 } field;
+
+static double
+field_of(const sample *s, field f)
+{
+    return f == F_OPS ? s->ops : f == F_P50 ? s->p50_us : s->p99_us;
+}
+
+/* The median across rounds of one figure; negative when there is none. */
+static double
+median(bench *b, int m, size_t w, field f)
+{
+    int n = b->sample_count[m * WORKLOAD_COUNT + w];
+    double v[MAX_ROUNDS];
+
+    if (n == 0)
+        return -1.0;
+    for (int r = 0; r < n; r++)
+        v[r] = field_of(sample_at(b, m, w, r), f);
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+static void
+print_figure(double v, const char *fmt)
+{
+    if (v < 0)
+        printf(" %10s", "n/a");
+    else
+        printf(fmt, v);
+}
+
+static void
+print_ratio(double v)
+{
+    if (v < 0)
+        printf(" %7s", "n/a");
+    else
+        printf(" %7.2f", v);
+}
+
+static void
+print_figures(bench *b)
+{
+    printf("%-9s %-11s %10s %10s %10s  %s\n", "workload", "mode", "ops/s",
+           "p50 us", "p99 us", "latency of");
+    for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
+        const workload *wl = &workloads[w];
+        for (int m = 0; m < MODE_COUNT; m++) {
+            printf("%-9s %-11s", m == 0 ? wl->name : "", mode_names[m]);
+            print_figure(median(b, m, w, F_OPS), " %10.0f");
+            print_figure(median(b, m, w, F_P50), " %10.1f");
+            print_figure(median(b, m, w, F_P99), " %10.1f");
+            printf("  %s\n", wl->op == OP_MGET ? "one MGET"
+                             : wl->depth > 1   ? "batch of 32"
+                                               : "one command");
+        }
+    }
+}
+
+/* libshard's figure over another mode's; negative when either is missing. */
+static double
+ratio(bench *b, int other, size_t w, field f)
+{
+    double mine = median(b, MODE_LIBSHARD, w, f);
+    double theirs = median(b, other, w, f);
+
+    return mine < 0 || theirs <= 0 ? -1.0 : mine / theirs;
+}
+
+static void
+print_ratios(bench *b)
+{
+    const int others[] = {MODE_NUTCRACKER, MODE_SPLIT, MODE_DIRECT};
+
+    printf("\nlibshard / other, from the medians (ops/s above 1 and p50 "
+           "below 1 favour libshard)\n");
+    printf("%-9s %15s %15s %15s\n", "", "vs nutcracker", "vs hand-split",
+           "vs direct");
+    printf("%-9s", "workload");
+    for (int k = 0; k < 3; k++)
+        printf(" %7s %7s", "ops/s", "p50");
+    printf("\n");
+    for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
+        printf("%-9s", workloads[w].name);
+        for (int k = 0; k < 3; k++) {
+            print_ratio(ratio(b, others[k], w, F_OPS));
+            print_ratio(ratio(b, others[k], w, F_P50));
+        }
+        printf("\n");
+    }
+}
+
+static void
+print_target(const char *what, double v, double target, bool at_least)
+{
+    const char *verdict = v < 0                                    ? "no figure"
+                          : (at_least ? v >= target : v <= target) ? "met"
+                                                                   : "not met";
+
+    printf("  %-36s", what);
+    print_ratio(v);
+    printf("   target %s %.1f: %s\n", at_least ? ">=" : "<=", target, verdict);
+}
+
+static void
+print_targets(bench *b)
+{
+    size_t get = 0, mget100 = WORKLOAD_COUNT - 1;
+
+    printf("\ntargets (reported, never asserted):\n");
+    print_target("MGET 100 ops/s libshard/nutcracker",
+                 ratio(b, MODE_NUTCRACKER, mget100, F_OPS), 1.6, true);
+    print_target("MGET 100 ops/s libshard/hand-split",
+                 ratio(b, MODE_SPLIT, mget100, F_OPS), 0.9, true);
+    print_target("GET p50 libshard/direct", ratio(b, MODE_DIRECT, get, F_P50),
+                 1.2, false);
+    for (int m = 0; m < MODE_COUNT; m++) {
+        if (b->misses[m] > 0)
+            printf("warning: %s found no value %ld times (every key was "
+                   "preloaded: placement differs?)\n",
+                   mode_names[m], b->misses[m]);
+    }
+}
+
+static void
+report(bench *b)
+{
+    printf("shard-bench: libshard %s, %d rounds x %.2f s per run, medians "
+           "across rounds\n",
+           shard_version(), b->rounds, b->seconds);
+    printf("servers on 127.0.0.1: 1 redis-server (direct), 4 redis-servers "
+           "(libshard, hand-split, nutcracker ketama/fnv1a_64)\n");
+    printf("ops/s counts commands (GET/SET) or MGETs; x32 = pipelined "
+           "batches of 32\n\n");
+    print_figures(b);
+    print_ratios(b);
+    print_targets(b);
+}
+
+/* ---- servers, connections, keys ------------------------------------- */
+
+static redisContext *
+connect_addr(const char *host, int port)
+{
+    struct timeval tv = {IO_TIMEOUT_MS / 1000, (IO_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+
+    if (c == NULL || c->err) {
+        fprintf(stderr, "shard-bench: connecting to %s:%d: %s\n", host, port,
+                c != NULL ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Connects to "host:port" as shard_pool_server_addr() gives it. */
+static redisContext *
+connect_server_addr(const char *addr)
+{
+    char host[256];
+    const char *colon = addr != NULL ? strrchr(addr, ':') : NULL;
+    char *end;
+    long port;
+
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
+        return NULL;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || port <= 0 || port > 65535)
+        return NULL;
+    return connect_addr(host, (int)port);
+}
+
+static const char *
+pool_yaml(const bench *b, int listen_port)
+{
+    return harness_fmt("bench:\n"
+                       "  listen: 127.0.0.1:%d\n"
+                       "  redis: true\n"
+                       "  hash: fnv1a_64\n"
+                       "  distribution: ketama\n"
+                       "  auto_eject_hosts: false\n"
+                       "  timeout: %d\n"
+                       "  servers:\n"
+                       "   - 127.0.0.1:%d:1\n"
+                       "   - 127.0.0.1:%d:1\n"
+                       "   - 127.0.0.1:%d:1\n"
+                       "   - 127.0.0.1:%d:1\n",
+                       listen_port, IO_TIMEOUT_MS, b->shards[0]->port,
+                       b->shards[1]->port, b->shards[2]->port,
+                       b->shards[3]->port);
+}
+
+static bool
+start_servers(bench *b)
+{
+    int listen_port = harness_free_port();
+    const char *yaml;
+
+    b->lone = harness_redis_start(NULL);
+    for (int i = 0; i < POOL_SERVERS; i++)
+        b->shards[i] = harness_redis_start(NULL);
+    for (int i = 0; i < POOL_SERVERS; i++) {
+        if (b->shards[i] == NULL)
+            return false;
+    }
+    yaml = harness_write_file("bench.yml", pool_yaml(b, listen_port));
+    if (b->lone == NULL || yaml == NULL)
+        return false;
+    b->nut = harness_nutcracker_start(yaml, listen_port);
+    if (b->nut == NULL)
+        return false;
+    if (shard_pool_open(&b->pool, yaml, NULL, NULL) != SHARD_OK) {
+        fprintf(stderr, "shard-bench: shard_pool_open: %s\n",
+                shard_last_error());
+        return false;
+    }
+    return true;
+}
+
+static bool
+connect_all(bench *b)
+{
+    if (shard_pool_server_count(b->pool) != POOL_SERVERS) {
+        fprintf(stderr, "shard-bench: the pool has %zu servers, not %d\n",
+                shard_pool_server_count(b->pool), POOL_SERVERS);
+        return false;
+    }
+    b->direct = connect_addr("127.0.0.1", b->lone->port);
+    b->proxy = connect_addr("127.0.0.1", b->nut->port);
+    for (int s = 0; s < POOL_SERVERS; s++) {
+        b->split[s] = connect_server_addr(shard_pool_server_addr(b->pool, s));
+        if (b->split[s] == NULL)
+            return false;
+    }
+    return b->direct != NULL && b->proxy != NULL;
+}
+
+static void
+make_keys(bench *b)
+{
+    for (int i = 0; i < KEY_COUNT; i++) {
+        int n = snprintf(b->keys[i], KEY_MAX, "bench:%06d", i);
+        b->key_len[i] = n > 0 ? (size_t)n : 0;
+    }
+    for (int i = 0; i < VALUE_LEN; i++)
+        b->value[i] = (char)('a' + i % 26);
+}
+
+/* Reads `n` replies from `c`, which must all be +OK. */
+static bool
+drain_ok(redisContext *c, int n)
+{
+    void *r;
+
+    for (int i = 0; i < n; i++) {
+        if (redisGetReply(c, &r) != REDIS_OK)
+            return false;
+        bool ok = ((redisReply *)r)->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* SETs every key on the lone server and on its own server of the four. */
+static bool
+preload(bench *b)
+{
+    int pending[POOL_SERVERS] = {0}, lone_pending = 0;
+
+    for (int i = 0; i < KEY_COUNT; i++) {
+        const char *argv[3];
+        size_t len[3];
+        int argc = single_argv(b, OP_SET, i, argv, len);
+        int s = shard_pool_locate(b->pool, b->keys[i], b->key_len[i]);
+        if (s < 0 || s >= POOL_SERVERS)
+            return false;
+        redisAppendCommandArgv(b->direct, argc, argv, len);
+        redisAppendCommandArgv(b->split[s], argc, argv, len);
+        pending[s]++;
+        if (++lone_pending == PRELOAD_BATCH || i == KEY_COUNT - 1) {
+            if (!drain_ok(b->direct, lone_pending))
+                return false;
+            lone_pending = 0;
+            for (int k = 0; k < POOL_SERVERS; k++) {
+                if (!drain_ok(b->split[k], pending[k]))
+                    return false;
+                pending[k] = 0;
+            }
+        }
+    }
+    return true;
+}
+
+static void
+teardown(bench *b)
+{
+    redisFree(b->direct);
+    redisFree(b->proxy);
+    for (int s = 0; s < POOL_SERVERS; s++)
+        redisFree(b->split[s]);
+    shard_pool_free(b->pool);
+    harness_cleanup();
+    free(b->lat);
+    free(b->samples);
+    free(b->sample_count);
+}
+
+/* ---- command line ---------------------------------------------------- */
+
+static void
+usage(void)
+{
+    fprintf(stderr,
+            "usage: shard-bench [--rounds N] [--seconds S] "
+            "[--quick]\n"
+            "  --rounds N   rounds of every mode and workload "
+            "(default %d)\n"
+            "  --seconds S  length of one run (default %.2f)\n"
+            "  --quick      %d rounds of %.1f s, unless given\n",
+            DEFAULT_ROUNDS, DEFAULT_SECONDS, QUICK_ROUNDS, QUICK_SECONDS);
+}
+
+static bool
+parse_args(bench *b, int argc, char **argv)
+{
+    long rounds = -1;
+    double seconds = -1;
+    bool quick = false;
+    char *end = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        errno = 0;
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = true;
+        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            rounds = strtol(argv[++i], &end, 10);
+            if (errno || *end || rounds < 1 || rounds > MAX_ROUNDS)
+                return false;
+        } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+            seconds = strtod(argv[++i], &end);
+            if (errno || *end || !(seconds > 0.0) || seconds > 60.0)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    b->rounds = rounds > 0 ? (int)rounds
+                : quick    ? QUICK_ROUNDS
+                           : DEFAULT_ROUNDS;
+    b->seconds = seconds > 0 ? seconds
+                 : quick     ? QUICK_SECONDS
+                             : DEFAULT_SECONDS;
+    return true;
+}
+
+static bool
+setup(bench *b)
+{
+    size_t cells = (size_t)MODE_COUNT * WORKLOAD_COUNT;
+
+    b->samples = calloc(cells * (size_t)b->rounds, sizeof(*b->samples));
+    b->sample_count = calloc(cells, sizeof(*b->sample_count));
+    if (b->samples == NULL || b->sample_count == NULL)
+        return false;
+    make_keys(b);
+    if (!start_servers(b) || !connect_all(b))
+        return false;
+    if (!preload(b)) {
+        fprintf(stderr, "shard-bench: preloading the keys failed\n");
+        return false;
+    }
+    return true;
+}
+
+int
+main(int argc, char **argv)
+{
+    static bench b; /* big (the keys): not on the stack */
+    int rc = 0;
+
+    if (!parse_args(&b, argc, argv)) {
+        usage();
+        return 2;
+    }
+    if (setup(&b)) {
+        warm_up(&b);
+        run_rounds(&b);
+        report(&b);
+    } else {
+        fprintf(stderr, "shard-bench: setup failed\n");
+        rc = 1;
+    }
+    teardown(&b);
+    return rc;
+}

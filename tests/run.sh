@@ -1,0 +1,189 @@
+#!/bin/sh
+# The project's test command. On a fresh Debian 12 machine, as root, it
+# installs the Debian packages that are missing, builds libshard, runs every
+# test (unit and integration: real redis-server, memcached, redis-sentinel
+# and nutcracker started on free loopback ports), then builds and runs it all
+# again under AddressSanitizer and UndefinedBehaviorSanitizer.
+#
+#   tests/run.sh                     everything (what CI runs)
+#   SHARD_SKIP_ASAN=1 tests/run.sh   skip the sanitizer pass (quick local run)
+#
+# Build dirs: build-ci and build-ci-asan in the repository root, set up from
+# scratch on every run. Exit status is non-zero when anything failed.
+set -eu
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+start=$(date +%s)
+
+packages="build-essential meson ninja-build pkg-config libhiredis-dev
+libmemcached-dev libcriterion-dev libyaml-dev libevent-dev libuv1-dev
+libev-dev redis-server redis-tools redis-sentinel memcached nutcracker clang
+libclang-rt-14-dev python3 binutils"
+services="redis-server redis-sentinel memcached nutcracker"
+
+say() {
+    printf '\n=== %s\n' "$*"
+}
+
+# --- packages ---------------------------------------------------------------
+missing_packages() {
+    for p in $packages; do
+        s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [ "$s" = "installed" ] || printf '%s ' "$p"
+    done
+}
+
+# Installing redis-server, memcached or nutcracker may start their system
+# services; those would hold 6379 and 11211 (the port-11211 placement test
+# needs it) and outlive the run. Stop any that the install left running.
+stop_services() {
+    command -v service >/dev/null 2>&1 || return 0
+    for s in $services; do
+        if service "$s" status >/dev/null 2>&1; then
+            echo "stopping the $s service started by the install"
+            service "$s" stop || true
+        fi
+    done
+}
+
+install_packages() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "not a Debian system: assuming the build dependencies are there"
+        return 0
+    fi
+    missing=$(missing_packages)
+    if [ -z "$missing" ]; then
+        echo "all Debian packages present"
+        return 0
+    fi
+    echo "missing Debian packages: $missing"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "run as root to install them (apt-get), or install them first" >&2
+        exit 1
+    fi
+    apt-get update
+    # shellcheck disable=SC2086 # the list is meant to split
+    DEBIAN_FRONTEND=noninteractive apt-get install -y \
+        --no-install-recommends $missing
+    stop_services
+}
+
+# --- build and test ---------------------------------------------------------
+setup_build() { # dir, meson options...
+    dir=$1
+    shift
+    if [ -d "$dir/meson-private" ]; then
+        meson setup --wipe "$dir" "$@"
+    else
+        rm -rf "$dir"
+        meson setup "$dir" "$@"
+    fi
+}
+
+# Runs `meson test` in $1; leaves its summary in $results and returns its
+# status (through a file, since the pipe into tee would hide it).
+run_tests() { # dir
+    log="$1/meson-logs/run-sh-test.log"
+    rc_file="$1/meson-logs/run-sh-test.rc"
+    {
+        rc=0
+        meson test -C "$1" --print-errorlogs --num-processes 2 || rc=$?
+        echo "$rc" >"$rc_file"
+    } 2>&1 | tee "$log"
+    # "Ok: 9, Fail: 2": meson's closing counts, zeros left out.
+    results=$(grep -E '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): ' \
+        "$log" | awk -F: '$2 + 0 > 0 { printf "%s%s:%d", n++ ? ", " : "", $1, $2 }')
+    return "$(cat "$rc_file")"
+}
+
+# One pass: set up, compile, test. Sets pass_result to a summary line.
+pass() { # label dir meson-options...
+    label=$1
+    dir=$2
+    shift 2
+    t0=$(date +%s)
+    results=""
+    say "$label: meson setup $dir $*"
+    if ! setup_build "$dir" "$@"; then
+        pass_result="$label: FAIL (meson setup)"
+        return 1
+    fi
+    say "$label: compile"
+    if ! meson compile -C "$dir"; then
+        pass_result="$label: FAIL (compile)"
+        return 1
+    fi
+    say "$label: test"
+    if run_tests "$dir"; then
+        pass_result="$label: PASS  $results  ($(($(date +%s) - t0)) s)"
+        return 0
+    fi
+    pass_result="$label: FAIL  $results  ($(($(date +%s) - t0)) s)"
+    return 1
+}
+
+# LeakSanitizer stops the process's threads with ptrace; containers without
+# CAP_SYS_PTRACE (or with ptrace_scope 3) make it die with "LeakSanitizer has
+# encountered a fatal error" in every process. Probe once; where it cannot
+# work, leaks go unchecked (said in the summary) but ASan and UBSan still run.
+lsan_works() {
+    probe="$scratch/lsan-probe"
+    printf 'int main(void) { return 0; }\n' >"$probe.c"
+    cc -fsanitize=address "$probe.c" -o "$probe" 2>/dev/null || return 1
+    ASAN_OPTIONS=detect_leaks=1 "$probe" >/dev/null 2>&1
+}
+
+asan_pass() {
+    leaks=1
+    lsan_works || leaks=0
+    asan_note=""
+    [ "$leaks" -eq 1 ] || asan_note=" (LeakSanitizer unusable here: leaks not checked)"
+    # halt_on_error: the first report fails the test. detect_leaks checks
+    # every process at exit: criterion's runner and each forked test worker
+    # (servers are exec'd, so LSan never runs in them). Criterion's own
+    # allocations are all freed or still reachable at exit, so no
+    # suppressions are needed; abort_on_error stays off so a report ends the
+    # worker with an exit status criterion shows as a failure, not a crash
+    # core dump.
+    ASAN_OPTIONS="halt_on_error=1:print_stacktrace=1:detect_leaks=$leaks:abort_on_error=0"
+    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+    export ASAN_OPTIONS UBSAN_OPTIONS
+    # b_lundef=false: libshard.so leaves the sanitizer runtime undefined;
+    # the executables bring it.
+    pass "sanitizers" build-ci-asan -Db_sanitize=address,undefined \
+        -Db_lundef=false
+    status=$?
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+    pass_result="$pass_result$asan_note"
+    return "$status"
+}
+
+# The servers' temp dirs go under a scratch dir of this run, removed at the
+# end even when a test crashed before its own cleanup.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/libshard-run.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+trap 'exit 130' INT TERM
+TMPDIR=$scratch
+export TMPDIR
+
+say "packages"
+install_packages
+
+failed=0
+pass "plain" build-ci || failed=1
+summary_plain=$pass_result
+summary_asan="sanitizers: skipped (SHARD_SKIP_ASAN=1)"
+if [ "${SHARD_SKIP_ASAN:-0}" != "1" ]; then
+    asan_pass || failed=1
+    summary_asan=$pass_result
+fi
+
+say "summary ($(($(date +%s) - start)) s, $root)"
+echo "  $summary_plain"
+echo "  $summary_asan"
+if [ "$failed" -ne 0 ]; then
+    echo "tests/run.sh: FAILED (logs: build-ci*/meson-logs/testlog.txt)"
+    exit 1
+fi
+echo "tests/run.sh: all passed"
