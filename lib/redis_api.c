@@ -153,7 +153,7 @@ resp_to_argv(char *cmd, size_t len, int *argc, const char ***argv,
         long arglen = strtol(p + 3, &p, 10); /* skip "\r\n$" */
         (*argv)[i] = p + 2;
         (*argvlen)[i] = (size_t)arglen;
-        p += 2 + arglen + 2;
+        p += 2 + arglen; /* to the "\r\n$" of the next one */
     }
     *argc = (int)n;
     return SHARD_OK;

@@ -139,22 +139,39 @@ asan_pass() {
     lsan_works || leaks=0
     asan_note=""
     [ "$leaks" -eq 1 ] || asan_note=" (LeakSanitizer unusable here: leaks not checked)"
-    # halt_on_error: the first report fails the test. detect_leaks checks
+    reports="$scratch/sanitizer-reports"
+    mkdir -p "$reports"
+    # halt_on_error: the first report ends the process. detect_leaks checks
     # every process at exit: criterion's runner and each forked test worker
-    # (servers are exec'd, so LSan never runs in them). Criterion's own
-    # allocations are all freed or still reachable at exit, so no
-    # suppressions are needed; abort_on_error stays off so a report ends the
-    # worker with an exit status criterion shows as a failure, not a crash
-    # core dump.
-    ASAN_OPTIONS="halt_on_error=1:print_stacktrace=1:detect_leaks=$leaks:abort_on_error=0"
+    # (the servers are exec'd, uninstrumented binaries). Criterion itself
+    # is leak-free here, so no suppressions are needed.
+    # The catch is that criterion ignores how a worker exits once its test
+    # has reported: LeakSanitizer's exit status 23 (or abort_on_error) in a
+    # worker still shows the test as passed. So every report is also written
+    # to a file (log_path, named after the executable and pid), and any file
+    # there fails the pass below. ASan errors during a test do crash the
+    # worker, which criterion reports as a failure anyway.
+    ASAN_OPTIONS="halt_on_error=1:print_stacktrace=1:detect_leaks=$leaks"
+    ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$reports/asan:log_exe_name=1"
     UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+    UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$reports/ubsan:log_exe_name=1"
     export ASAN_OPTIONS UBSAN_OPTIONS
     # b_lundef=false: libshard.so leaves the sanitizer runtime undefined;
     # the executables bring it.
+    status=0
     pass "sanitizers" build-ci-asan -Db_sanitize=address,undefined \
-        -Db_lundef=false
-    status=$?
+        -Db_lundef=false || status=1
     unset ASAN_OPTIONS UBSAN_OPTIONS
+    if [ -n "$(ls -A "$reports")" ]; then
+        say "sanitizer reports"
+        for f in "$reports"/*; do
+            printf -- '--- %s\n' "$(basename "$f")"
+            cat "$f"
+        done
+        n=$(find "$reports" -type f | wc -l)
+        pass_result="sanitizers: FAIL  $n sanitizer report(s), printed above; meson: $results"
+        status=1
+    fi
     pass_result="$pass_result$asan_note"
     return "$status"
 }

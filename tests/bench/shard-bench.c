@@ -28,20 +28,20 @@
 
 #include "harness.h"
 
-#define KEY_COUNT 10000      /* keys preloaded on both server sets */
-#define KEY_MAX 24           /* room for one key and its NUL */
-#define VALUE_LEN 32         /* bytes per value */
-#define DEPTH 32             /* commands per pipelined batch */
-#define POOL_SERVERS 4       /* redis-servers behind the pool */
-#define MGET_MAX 100         /* most keys one MGET asks for */
-#define WARMUP_BATCHES 200   /* untimed batches per mode and workload */
-#define PRELOAD_BATCH 500    /* SETs per pipelined preload round trip */
-#define IO_TIMEOUT_MS 5000   /* hiredis socket timeout: fail, never hang */
-#define DEFAULT_ROUNDS 5     /* rounds when --rounds is not given */
-#define DEFAULT_SECONDS 0.75 /* seconds per run when --seconds is not */
-#define QUICK_ROUNDS 2       /* rounds for --quick */
-#define QUICK_SECONDS 0.2    /* seconds per run for --quick */
-#define MAX_ROUNDS 1000      /* sanity bound on --rounds */
+#define KEY_COUNT 10000     /* keys preloaded on both server sets */
+#define KEY_MAX 24          /* room for one key and its NUL */
+#define VALUE_LEN 32        /* bytes per value */
+#define DEPTH 32            /* commands per pipelined batch */
+#define POOL_SERVERS 4      /* redis-servers behind the pool */
+#define MGET_MAX 100        /* most keys one MGET asks for */
+#define WARMUP_BATCHES 200  /* untimed batches per mode and workload */
+#define PRELOAD_BATCH 500   /* SETs per pipelined preload round trip */
+#define IO_TIMEOUT_MS 5000  /* hiredis socket timeout: fail, never hang */
+#define DEFAULT_ROUNDS 7    /* rounds when --rounds is not given */
+#define DEFAULT_SECONDS 0.5 /* seconds per run when --seconds is not */
+#define QUICK_ROUNDS 2      /* rounds for --quick */
+#define QUICK_SECONDS 0.2   /* seconds per run for --quick */
+#define MAX_ROUNDS 1000     /* sanity bound on --rounds */
 #define RNG_SEED 0x9e3779b97f4a7c15ULL /* same key sequence for every run */
 
 /* The four ways of running a workload. */
@@ -84,6 +84,7 @@ typedef struct sample {
     double ops;    /* commands per second (MGETs for MGET workloads) */
     double p50_us; /* median latency of a batch, microseconds */
     double p99_us; /* 99th percentile latency of a batch, microseconds */
+    double cpu_us; /* client CPU (and nutcracker's) per command, us */
 } sample;
 
 /* Everything a run needs: servers, connections, keys, results. */
@@ -564,11 +565,49 @@ latency_us(const bench *b, double q)
     return (double)b->lat[i] / 1000.0;
 }
 
+/* CPU time this process has used, ns. */
+static uint64_t
+self_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time process `pid` has used, ns (its first schedstat field); 0 when
+ * unknown. */
+static uint64_t
+proc_cpu_ns(pid_t pid)
+{
+    char path[64], buf[128];
+    unsigned long long ns = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    if (fgets(buf, sizeof(buf), f) != NULL)
+        ns = strtoull(buf, NULL, 10);
+    fclose(f);
+    return ns;
+}
+
+/* The CPU a mode costs on the client side: this process, plus the proxy
+ * when there is one. */
+static uint64_t
+client_cpu_ns(const bench *b, mode m)
+{
+    return self_cpu_ns() +
+           (m == MODE_NUTCRACKER ? proc_cpu_ns(b->nut->pid) : 0);
+}
+
 /* Runs one workload one way for b->seconds; fills `out`. */
 static int
 run_once(bench *b, mode m, const workload *w, sample *out)
 {
     int idx[MGET_MAX > DEPTH ? MGET_MAX : DEPTH];
+    uint64_t cpu = client_cpu_ns(b, m);
     uint64_t start = now_ns(), t0, t1;
     uint64_t end = start + (uint64_t)(b->seconds * 1e9);
     size_t batches = 0;
@@ -585,7 +624,9 @@ run_once(bench *b, mode m, const workload *w, sample *out)
             return mode_fail(b, m, "recording", "out of memory");
         batches++;
     } while (t1 < end);
+    cpu = client_cpu_ns(b, m) - cpu;
     qsort(b->lat, b->lat_len, sizeof(b->lat[0]), cmp_u64);
+    out->cpu_us = (double)cpu / 1000.0 / ((double)batches * w->depth);
     out->ops = (double)batches * w->depth * 1e9 / (double)(t1 - start);
     out->p50_us = latency_us(b, 0.50);
     out->p99_us = latency_us(b, 0.99);
@@ -648,36 +689,75 @@ cmp_double(const void *x, const void *y)
 }
 
 /* Which figure of a sample. */
-typedef enum field { F_OPS, F_P50, F_P99 } field;
+typedef enum field { F_OPS, F_P50, F_P99, F_CPU } field;
 
 static double
 field_of(const sample *s, field f)
 {
-    return f == F_OPS ? s->ops : f == F_P50 ? s->p50_us : s->p99_us;
+    switch (f) {
+    case F_OPS:
+        return s->ops;
+    case F_P50:
+        return s->p50_us;
+    case F_P99:
+        return s->p99_us;
+    default:
+        return s->cpu_us;
+    }
+}
+
+/* One figure of every round of a cell, sorted; returns how many. */
+static int
+sorted_figures(bench *b, int m, size_t w, field f, double *v)
+{
+    int n = b->sample_count[m * WORKLOAD_COUNT + w];
+
+    for (int r = 0; r < n; r++)
+        v[r] = field_of(sample_at(b, m, w, r), f);
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    return n;
 }
 
 /* The median across rounds of one figure; negative when there is none. */
 static double
 median(bench *b, int m, size_t w, field f)
 {
-    int n = b->sample_count[m * WORKLOAD_COUNT + w];
     double v[MAX_ROUNDS];
+    int n = sorted_figures(b, m, w, f, v);
 
     if (n == 0)
         return -1.0;
-    for (int r = 0; r < n; r++)
-        v[r] = field_of(sample_at(b, m, w, r), f);
-    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
+/* (max - min) / median of ops/s across rounds, in percent: the noise. */
+static double
+spread(bench *b, int m, size_t w)
+{
+    double v[MAX_ROUNDS], mid = median(b, m, w, F_OPS);
+    int n = sorted_figures(b, m, w, F_OPS, v);
+
+    if (n == 0 || mid <= 0)
+        return -1.0;
+    return (v[n - 1] - v[0]) / mid * 100.0;
+}
+
 static void
-print_figure(double v, const char *fmt)
+print_figure(double v, const char *fmt, int width)
 {
     if (v < 0)
-        printf(" %10s", "n/a");
+        printf(" %*s", width, "n/a");
     else
         printf(fmt, v);
+}
+
+static void
+print_spread(double v)
+{
+    if (v < 0)
+        printf(" %7s", "n/a");
+    else
+        printf(" %6.0f%%", v);
 }
 
 static void
@@ -692,15 +772,17 @@ print_ratio(double v)
 static void
 print_figures(bench *b)
 {
-    printf("%-9s %-11s %10s %10s %10s  %s\n", "workload", "mode", "ops/s",
-           "p50 us", "p99 us", "latency of");
+    printf("%-9s %-11s %9s %7s %9s %9s %8s  %s\n", "workload", "mode", "ops/s",
+           "spread", "p50 us", "p99 us", "cpu us", "latency of");
     for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
         const workload *wl = &workloads[w];
         for (int m = 0; m < MODE_COUNT; m++) {
             printf("%-9s %-11s", m == 0 ? wl->name : "", mode_names[m]);
-            print_figure(median(b, m, w, F_OPS), " %10.0f");
-            print_figure(median(b, m, w, F_P50), " %10.1f");
-            print_figure(median(b, m, w, F_P99), " %10.1f");
+            print_figure(median(b, m, w, F_OPS), " %9.0f", 9);
+            print_spread(spread(b, m, w));
+            print_figure(median(b, m, w, F_P50), " %9.1f", 9);
+            print_figure(median(b, m, w, F_P99), " %9.1f", 9);
+            print_figure(median(b, m, w, F_CPU), " %8.1f", 8);
             printf("  %s\n", wl->op == OP_MGET ? "one MGET"
                              : wl->depth > 1   ? "batch of 32"
                                                : "one command");
@@ -782,7 +864,9 @@ report(bench *b)
     printf("servers on 127.0.0.1: 1 redis-server (direct), 4 redis-servers "
            "(libshard, hand-split, nutcracker ketama/fnv1a_64)\n");
     printf("ops/s counts commands (GET/SET) or MGETs; x32 = pipelined "
-           "batches of 32\n\n");
+           "batches of 32;\nspread = (max - min) / median of ops/s across "
+           "rounds; cpu us = client CPU per command\n(this process, plus "
+           "nutcracker's own CPU in the nutcracker rows)\n\n");
     print_figures(b);
     print_ratios(b);
     print_targets(b);
