@@ -179,7 +179,7 @@ main(int argc, char **argv)
     }
     rc = shard_pool_open(&d.pool, argv[1], argc == 3 ? argv[2] : NULL, NULL);
     if (rc != SHARD_OK) {
-        fprintf(stderr, "%s: %s\n", argv[1], shard_last_error());
+        fprintf(stderr, "%s: %s\n", argv[0], shard_last_error());
         return 1;
     }
     d.loop = ev_loop_new(EVFLAG_AUTO);

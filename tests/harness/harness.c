@@ -44,6 +44,7 @@ typedef struct server_rec {
     char host[64];           /* TCP address it listens on */
     char log[PATH_MAX];      /* the server's own log file */
     char out[PATH_MAX];      /* its redirected stdout and stderr */
+    char password[128];      /* requirepass of a redis, "" when none */
     struct server_rec *next; /* every server started by this process */
 } server_rec;
 
@@ -448,6 +449,23 @@ redis_conf(const server_rec *rec, const char *extra)
                        extra != NULL ? extra : "");
 }
 
+/* A `requirepass` line in the extra config: the harness must AUTH too. */
+static void
+remember_password(server_rec *rec, const char *extra)
+{
+    const char *p = extra != NULL ? strstr(extra, "requirepass ") : NULL;
+
+    rec->password[0] = '\0';
+    if (p == NULL)
+        return;
+    p += strlen("requirepass ");
+    size_t len = strcspn(p, " \r\n");
+    if (len >= sizeof(rec->password))
+        len = sizeof(rec->password) - 1;
+    memcpy(rec->password, p, len);
+    rec->password[len] = '\0';
+}
+
 static const char *
 sentinel_conf(const server_rec *rec, const start_spec *spec)
 {
@@ -569,6 +587,7 @@ prepare(server_rec *rec, const start_spec *spec, cmdline *cmd)
     switch (spec->kind) {
     case HARNESS_REDIS:
         build_redis(cmd, rec, spec);
+        remember_password(rec, spec->extra_conf);
         break;
     case HARNESS_SENTINEL:
         build_sentinel(cmd, rec, spec);
@@ -714,6 +733,8 @@ redis_is_ours(const server_rec *rec)
         c = redisConnectWithTimeout(rec->host, rec->pub.port, tv);
     }
     if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
+        if (rec->password[0] != '\0')
+            freeReplyObject(redisCommand(c, "AUTH %s", rec->password));
         r = redisCommand(c, "INFO server");
         fmt_into(needle, sizeof(needle), "\nprocess_id:%d\r", rec->pub.pid);
         ok = r != NULL && r->type == REDIS_REPLY_STRING &&

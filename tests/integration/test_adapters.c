@@ -32,10 +32,11 @@
 
 /* What a callback is expected to receive. */
 typedef enum expect {
-    EXPECT_SET,  /* status "OK" */
-    EXPECT_GET,  /* the value of key `index` */
-    EXPECT_MGET, /* values of keys 0 .. MGET_KEYS-2, then nil; errors for
-                    the keys marked `down` */
+    EXPECT_STATUS, /* the status reply `text` ("OK", "QUEUED") */
+    EXPECT_GET,    /* the value of key `index` */
+    EXPECT_MGET,   /* values of keys 0 .. MGET_KEYS-2, then nil; errors for
+                      the keys marked `down` */
+    EXPECT_EXEC,   /* [OK, `index`]: EXEC of a SET and an INCR */
 } expect;
 
 /* One async command: the userdata of its callback, and what it saw. */
@@ -43,6 +44,7 @@ typedef struct slot {
     expect kind;      /* what the reply should be */
     int index;        /* the key, for SET and GET */
     const bool *down; /* EXPECT_MGET: MGET_KEYS flags, or NULL for none */
+    const char *text; /* EXPECT_STATUS: the status */
     int calls;        /* how many times the callback ran */
     int status;       /* the status it got last */
     bool reply_null;  /* the reply it got last was NULL */
@@ -334,20 +336,47 @@ check_mget(slot *s, const shard_reply *r)
 }
 
 static bool
+check_status(slot *s, const shard_reply *r, const char *want)
+{
+    size_t len;
+    const char *str = shard_reply_str(r, &len);
+
+    if (shard_reply_type(r) == SHARD_REPLY_STATUS && str != NULL &&
+        strcmp(str, want) == 0)
+        return true;
+    snprintf(s->detail, sizeof(s->detail), "type %d \"%s\", not status %s",
+             shard_reply_type(r), str ? str : "", want);
+    return false;
+}
+
+static bool
+check_exec(slot *s, const shard_reply *r)
+{
+    const shard_reply *incr = shard_reply_at(r, 1);
+
+    if (shard_reply_len(r) != 2) {
+        snprintf(s->detail, sizeof(s->detail), "EXEC: type %d, %zu elements",
+                 shard_reply_type(r), shard_reply_len(r));
+        return false;
+    }
+    if (!check_status(s, shard_reply_at(r, 0), "OK"))
+        return false;
+    if (shard_reply_type(incr) == SHARD_REPLY_INTEGER &&
+        shard_reply_integer(incr) == s->index)
+        return true;
+    snprintf(s->detail, sizeof(s->detail), "EXEC: INCR gave type %d %lld",
+             shard_reply_type(incr), shard_reply_integer(incr));
+    return false;
+}
+
+static bool
 check_reply(slot *s, const shard_reply *r)
 {
-    size_t len = 0;
-    const char *str;
-
     switch (s->kind) {
-    case EXPECT_SET:
-        str = shard_reply_str(r, &len);
-        if (shard_reply_type(r) == SHARD_REPLY_STATUS && str != NULL &&
-            strcmp(str, "OK") == 0)
-            return true;
-        snprintf(s->detail, sizeof(s->detail), "SET got type %d \"%s\"",
-                 shard_reply_type(r), str ? str : "");
-        return false;
+    case EXPECT_STATUS:
+        return check_status(s, r, s->text);
+    case EXPECT_EXEC:
+        return check_exec(s, r);
     case EXPECT_GET:
         return check_string(s, r, s->index);
     case EXPECT_MGET:
@@ -455,7 +484,7 @@ submit_set(shard_pool *pool, slot *s, int i)
 
     key_of(key, sizeof(key), i);
     value_of(value, sizeof(value), i);
-    *s = (slot){.kind = EXPECT_SET, .index = i};
+    *s = (slot){.kind = EXPECT_STATUS, .index = i, .text = "OK"};
     submit(pool, s, 3, argv);
 }
 
@@ -674,6 +703,83 @@ closes_pending_on_free(const loop_ops *ops)
         cr_assert_eq(gets[i].calls, 1, "GET %d called again after free", i);
 }
 
+static void
+detaches_while_the_pool_lives(const loop_ops *ops)
+{
+    static slot sets[KEYS];
+    harness_server *srv[SERVERS];
+    shard_pool *pool = open_pool(srv, 2000);
+    shard_reply *reply = NULL;
+    const char *get[] = {"GET", "adapters:key:7"};
+    char want[64];
+    testloop t;
+
+    start_loop(&t, ops, pool);
+    set_keys(&t, pool, sets, KEYS);
+    /* Nothing pending: the pool lets go of the loop, then the adapter goes
+     * and the loop must hold nothing of it. */
+    cr_assert_eq(shard_pool_set_event_hooks(pool, NULL, NULL, NULL), SHARD_OK,
+                 "%s", shard_pool_errmsg(pool));
+    t.ops->detach(&t);
+    t.ops->run_nowait(&t);
+    t.ops->close(&t);
+
+    /* The pool goes on without a loop. */
+    cr_assert_eq(shard_command_argv(pool, &reply, 2, get, NULL), SHARD_OK, "%s",
+                 shard_pool_errmsg(pool));
+    value_of(want, sizeof(want), 7);
+    cr_assert_str_eq(shard_reply_str(reply, NULL), want);
+    shard_reply_free(reply);
+    shard_pool_free(pool);
+}
+
+static void
+submit_txn(shard_txn *txn, slot *s, int argc, const char **argv)
+{
+    int rc;
+
+    submitting = true;
+    rc = shard_txn_command_async(txn, argc, argv, NULL, on_reply, s);
+    submitting = false;
+    cr_assert_eq(rc, SHARD_OK, "shard_txn_command_async %s: %s", argv[0],
+                 shard_strerror(rc));
+}
+
+static void
+runs_a_transaction(const loop_ops *ops)
+{
+    static slot multi, set, incr, exec;
+    harness_server *srv[SERVERS];
+    shard_pool *pool = open_pool(srv, 2000);
+    const char *key = "adapters:txn";
+    const char *argv_multi[] = {"MULTI"}, *argv_exec[] = {"EXEC"};
+    const char *argv_set[] = {"SET", key, "41"};
+    const char *argv_incr[] = {"INCR", key};
+    shard_txn *txn = NULL;
+    testloop t;
+
+    start_loop(&t, ops, pool);
+    cr_assert_eq(shard_txn_begin(pool, &txn, key, strlen(key)), SHARD_OK, "%s",
+                 shard_pool_errmsg(pool));
+    multi = (slot){.kind = EXPECT_STATUS, .text = "OK"};
+    set = (slot){.kind = EXPECT_STATUS, .text = "QUEUED"};
+    incr = (slot){.kind = EXPECT_STATUS, .text = "QUEUED"};
+    exec = (slot){.kind = EXPECT_EXEC, .index = 42};
+    submit_txn(txn, &multi, 1, argv_multi);
+    submit_txn(txn, &set, 3, argv_set);
+    submit_txn(txn, &incr, 2, argv_incr);
+    submit_txn(txn, &exec, 1, argv_exec);
+    cr_assert_eq(shard_pool_pending(pool), 4u);
+    cr_assert_eq(run_until(&t, pool, 0), 0u, "the transaction never ended");
+    expect_answered(&multi, "MULTI");
+    expect_answered(&set, "SET in MULTI");
+    expect_answered(&incr, "INCR in MULTI");
+    expect_answered(&exec, "EXEC");
+    cr_assert_eq(calls_in_submit, 0, "a callback ran inside its submit");
+    shard_txn_free(txn);
+    finish(&t, pool);
+}
+
 /* --- one test per loop and behaviour ------------------------------------ */
 
 TestSuite(adapters, .fini = stop_servers, .timeout = 120);
@@ -721,4 +827,34 @@ Test(adapters, libuv_closes_pending_commands_on_pool_free)
 Test(adapters, libev_closes_pending_commands_on_pool_free)
 {
     closes_pending_on_free(&libev_ops);
+}
+
+Test(adapters, libevent_detaches_while_the_pool_lives)
+{
+    detaches_while_the_pool_lives(&libevent_ops);
+}
+
+Test(adapters, libuv_detaches_while_the_pool_lives)
+{
+    detaches_while_the_pool_lives(&libuv_ops);
+}
+
+Test(adapters, libev_detaches_while_the_pool_lives)
+{
+    detaches_while_the_pool_lives(&libev_ops);
+}
+
+Test(adapters, libevent_runs_a_transaction)
+{
+    runs_a_transaction(&libevent_ops);
+}
+
+Test(adapters, libuv_runs_a_transaction)
+{
+    runs_a_transaction(&libuv_ops);
+}
+
+Test(adapters, libev_runs_a_transaction)
+{
+    runs_a_transaction(&libev_ops);
 }
