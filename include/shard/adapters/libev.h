@@ -12,11 +12,14 @@
  *     shard_pool_free(pool);       (pending callbacks get SHARD_ECLOSED)
  *     shard_libev_detach(ad);
  *
- * Order: call shard_libev_detach() AFTER shard_pool_free(), because
- * freeing the pool still goes through the hooks (it stops watching its
- * descriptors and cancels its timer). To keep the pool but leave the loop,
- * wait until shard_pool_pending() is 0, call
- * shard_pool_set_event_hooks(pool, NULL, NULL, NULL), then detach.
+ * Order: call shard_libev_detach() AFTER shard_pool_free(), before the
+ * loop runs again: freeing the pool still calls the watch hook (to forget
+ * its descriptors), and the adapter's timer may still be armed for it. A
+ * pool freed inside one of its reply callbacks is freed for real when the
+ * callback returns: detach once the loop has returned, never inside a
+ * callback. To keep the pool but leave the loop: wait until
+ * shard_pool_pending() is 0, call shard_pool_set_event_hooks(pool, NULL,
+ * NULL, NULL), then detach.
  *
  * The pool keeps idle connections watched for reading, so the loop does
  * not run out of watchers by itself: stop it with ev_break(). Like the

@@ -13,16 +13,22 @@
  *     shard_libuv_detach(ad);
  *     uv_run(loop, UV_RUN_NOWAIT);    (lets libuv finish closing handles)
  *
- * Order: call shard_libuv_detach() AFTER shard_pool_free(), because
- * freeing the pool still goes through the hooks (it stops watching its
- * descriptors and cancels its timer). To keep the pool but leave the loop,
- * wait until shard_pool_pending() is 0, call
- * shard_pool_set_event_hooks(pool, NULL, NULL, NULL), then detach.
+ * Order: call shard_libuv_detach() AFTER shard_pool_free(), before the
+ * loop runs again: freeing the pool still calls the watch hook (to forget
+ * its descriptors), and the adapter's timer may still be armed for it. A
+ * pool freed inside one of its reply callbacks is freed for real when the
+ * callback returns: detach once the loop has returned, never inside a
+ * callback. To keep the pool but leave the loop: wait until
+ * shard_pool_pending() is 0, call shard_pool_set_event_hooks(pool, NULL,
+ * NULL, NULL), then detach.
  *
  * libuv closes handles asynchronously: the adapter's memory is released
  * by the close callbacks, so run the loop once more after detaching (and
  * before uv_loop_close(), which fails while handles are still closing).
  * There is exactly one uv_poll_t per descriptor, as libuv requires.
+ *
+ * <uv.h> needs POSIX declarations: under a strict -std=c99, also define
+ * _POSIX_C_SOURCE=200809L (or build with -std=gnu99), as for any libuv code.
  *
  * The pool keeps idle connections watched for reading, so the loop does
  * not run out of handles by itself: stop it with uv_stop(). Like the pool,

@@ -1,0 +1,53 @@
+# Sourced by tests/run.sh and examples/demo.sh: the Debian 12 packages
+# libshard needs to build, test and demo, installed when missing (as root).
+# POSIX sh; defines install_packages.
+
+packages="build-essential meson ninja-build pkg-config libhiredis-dev
+libmemcached-dev libcriterion-dev libyaml-dev libevent-dev libuv1-dev
+libev-dev redis-server redis-tools redis-sentinel memcached nutcracker clang
+libclang-rt-14-dev python3 binutils"
+services="redis-server redis-sentinel memcached nutcracker"
+
+# --- packages ---------------------------------------------------------------
+missing_packages() {
+    for p in $packages; do
+        s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [ "$s" = "installed" ] || printf '%s ' "$p"
+    done
+}
+
+# Installing redis-server, memcached or nutcracker may start their system
+# services; those would hold 6379 and 11211 (the port-11211 placement test
+# needs it) and outlive the run. Stop any that the install left running.
+stop_services() {
+    command -v service >/dev/null 2>&1 || return 0
+    for s in $services; do
+        if service "$s" status >/dev/null 2>&1; then
+            echo "stopping the $s service started by the install"
+            service "$s" stop || true
+        fi
+    done
+}
+
+install_packages() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "not a Debian system: assuming the build dependencies are there"
+        return 0
+    fi
+    missing=$(missing_packages)
+    if [ -z "$missing" ]; then
+        echo "all Debian packages present"
+        return 0
+    fi
+    echo "missing Debian packages: $missing"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "run as root to install them (apt-get), or install them first" >&2
+        exit 1
+    fi
+    apt-get update
+    # shellcheck disable=SC2086 # the list is meant to split
+    DEBIAN_FRONTEND=noninteractive apt-get install -y \
+        --no-install-recommends $missing
+    stop_services
+}
+
