@@ -712,6 +712,7 @@ detaches_while_the_pool_lives(const loop_ops *ops)
     shard_reply *reply = NULL;
     const char *get[] = {"GET", "adapters:key:7"};
     char want[64];
+    size_t len;
     testloop t;
 
     start_loop(&t, ops, pool);
@@ -728,7 +729,7 @@ detaches_while_the_pool_lives(const loop_ops *ops)
     cr_assert_eq(shard_command_argv(pool, &reply, 2, get, NULL), SHARD_OK, "%s",
                  shard_pool_errmsg(pool));
     value_of(want, sizeof(want), 7);
-    cr_assert_str_eq(shard_reply_str(reply, NULL), want);
+    cr_assert_str_eq(shard_reply_str(reply, &len), want);
     shard_reply_free(reply);
     shard_pool_free(pool);
 }
@@ -748,7 +749,7 @@ submit_txn(shard_txn *txn, slot *s, int argc, const char **argv)
 static void
 runs_a_transaction(const loop_ops *ops)
 {
-    static slot multi, set, incr, exec;
+    static slot multi, set, incr, exec, orphan;
     harness_server *srv[SERVERS];
     shard_pool *pool = open_pool(srv, 2000);
     const char *key = "adapters:txn";
@@ -775,8 +776,16 @@ runs_a_transaction(const loop_ops *ops)
     expect_answered(&set, "SET in MULTI");
     expect_answered(&incr, "INCR in MULTI");
     expect_answered(&exec, "EXEC");
-    cr_assert_eq(calls_in_submit, 0, "a callback ran inside its submit");
+
+    /* Freeing the transaction closes its connection: what it still had
+     * pending is called back through the loop, with SHARD_ECLOSED. */
+    orphan = (slot){.kind = EXPECT_STATUS, .text = "QUEUED"};
+    submit_txn(txn, &orphan, 1, argv_multi);
     shard_txn_free(txn);
+    cr_assert_eq(orphan.calls, 0, "called back inside shard_txn_free");
+    cr_assert_eq(run_until(&t, pool, 0), 0u, "the orphan was never called");
+    expect_failed(&orphan, SHARD_ECLOSED, "command of a freed transaction");
+    cr_assert_eq(calls_in_submit, 0, "a callback ran inside its submit");
     finish(&t, pool);
 }
 
