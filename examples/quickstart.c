@@ -78,8 +78,9 @@ show_servers(shard_pool *pool)
 int
 main(int argc, char **argv)
 {
-    const char *keys[NKEYS] = {"user:1", "user:2", "user:3", "cart:7",
-                               "session:ab", "{user:1}:cart", "page:/", "n"};
+    const char *keys[NKEYS] = {"user:1", "user:2",     "user:3",
+                               "cart:7", "session:ab", "{user:1}:cart",
+                               "page:/", "n"};
     shard_pool *pool;
 
     if (argc < 2) {
@@ -95,8 +96,8 @@ main(int argc, char **argv)
     write_keys(pool, keys);
     read_back(pool, keys);
     show_servers(pool);
-    shard_reply *r = shard_command(pool, "DEL %s %s %s", keys[0], keys[1],
-                                   keys[2]);
+    shard_reply *r =
+        shard_command(pool, "DEL %s %s %s", keys[0], keys[1], keys[2]);
     if (r != NULL)
         printf("\nDEL of 3 keys on several servers: %lld deleted\n",
                shard_reply_integer(r));

@@ -22,19 +22,19 @@ enum walk_depth { DEPTH_ROOT = 0, DEPTH_POOLS = 1, DEPTH_DIRECTIVES = 2 };
 
 /* State of the event walk over one document. */
 typedef struct conf_walk {
-    const char *source;   /* file name for messages */
-    char *err;            /* message buffer */
-    size_t errlen;        /* its size */
-    conf_file *cf;        /* what is being built */
-    conf_builder pool;    /* the pool being read, when in_pool */
-    bool in_pool;         /* between a pool's mapping start and end */
-    int depth;            /* mapping depth, as twemproxy counts it */
-    char *key;            /* pending directive name at depth 2, or NULL */
-    unsigned key_line;    /* its line */
-    bool in_seq;          /* inside the pool's sequence */
-    bool pool_has_seq;    /* the pool had its one sequence */
-    char *pool_name;      /* pending pool name at depth 1, or NULL */
-    unsigned pool_line;   /* its line */
+    const char *source; /* file name for messages */
+    char *err;          /* message buffer */
+    size_t errlen;      /* its size */
+    conf_file *cf;      /* what is being built */
+    conf_builder pool;  /* the pool being read, when in_pool */
+    bool in_pool;       /* between a pool's mapping start and end */
+    int depth;          /* mapping depth, as twemproxy counts it */
+    char *key;          /* pending directive name at depth 2, or NULL */
+    unsigned key_line;  /* its line */
+    bool in_seq;        /* inside the pool's sequence */
+    bool pool_has_seq;  /* the pool had its one sequence */
+    char *pool_name;    /* pending pool name at depth 1, or NULL */
+    unsigned pool_line; /* its line */
 } conf_walk;
 
 static unsigned
@@ -49,8 +49,8 @@ walk_fail(conf_walk *w, unsigned line, const char *what)
     const char *pool = w->in_pool ? w->pool.pool.name : w->pool_name;
 
     if (pool != NULL)
-        error_format(w->err, w->errlen, "%s:%u: pool '%s': %s", w->source,
-                     line, pool, what);
+        error_format(w->err, w->errlen, "%s:%u: pool '%s': %s", w->source, line,
+                     pool, what);
     else
         error_format(w->err, w->errlen, "%s:%u: %s", w->source, line, what);
     return false;
@@ -139,7 +139,8 @@ apply_directive(conf_walk *w, const yaml_event_t *ev)
     char what[ERROR_MAX];
     const char *reason;
 
-    reason = conf_builder_set(&w->pool, w->key, value, len, mark_line(&ev->start_mark));
+    reason = conf_builder_set(&w->pool, w->key, value, len,
+                              mark_line(&ev->start_mark));
     if (reason == NULL)
         return true;
     error_format(what, sizeof(what), "directive \"%s\" %s", w->key, reason);
@@ -155,12 +156,14 @@ on_scalar(conf_walk *w, const yaml_event_t *ev)
     if (ev->data.scalar.length == 0)
         return walk_fail(w, line, "empty value");
     if (w->depth == DEPTH_ROOT)
-        return walk_fail(w, line, "the top level must map pool names to "
-                                  "their directives");
+        return walk_fail(w, line,
+                         "the top level must map pool names to "
+                         "their directives");
     if (w->depth == DEPTH_POOLS) {
         if (w->pool_name != NULL)
-            return walk_fail(w, line, "a pool must be a mapping of "
-                                      "directives, not a value");
+            return walk_fail(w, line,
+                             "a pool must be a mapping of "
+                             "directives, not a value");
         w->pool_name = scalar_dup(ev);
         w->pool_line = line;
         return w->pool_name != NULL || walk_fail(w, line, "out of memory");
@@ -191,8 +194,9 @@ on_mapping_start(conf_walk *w, const yaml_event_t *ev)
         w->in_pool = true;
         w->pool_has_seq = false;
     } else if (w->depth >= DEPTH_DIRECTIVES) {
-        return walk_fail(w, line, "nesting deeper than pool -> directive "
-                                  "is not allowed");
+        return walk_fail(w, line,
+                         "nesting deeper than pool -> directive "
+                         "is not allowed");
     }
     w->depth++;
     return true;
@@ -232,8 +236,9 @@ on_sequence(conf_walk *w, const yaml_event_t *ev, bool start)
     if (w->in_seq || w->pool_has_seq)
         return walk_fail(w, line, "more than one sequence in a pool");
     if (w->depth != DEPTH_DIRECTIVES)
-        return walk_fail(w, line, "a sequence is only allowed as the value "
-                                  "of a pool directive (servers:)");
+        return walk_fail(w, line,
+                         "a sequence is only allowed as the value "
+                         "of a pool directive (servers:)");
     if (w->key == NULL)
         return walk_fail(w, line, "a sequence must follow a directive name");
     w->in_seq = true;

@@ -11,39 +11,39 @@
 
 /* One line of a pool's `servers:` sequence. */
 typedef struct conf_server {
-    char *identity;     /* what ketama hashes and stats are keyed by */
+    char *identity; /* what ketama hashes and stats are keyed by */
     size_t identity_len;
-    char *addr;         /* "host:port" or the unix socket path */
-    char *host;         /* host part, or the socket path */
-    int port;           /* 0 for a unix socket */
-    uint32_t weight;    /* > 0 */
-    char *pname;        /* the line without its name, as twemproxy logs it */
-    unsigned line;      /* 1-based line in the YAML, for messages */
+    char *addr;      /* "host:port" or the unix socket path */
+    char *host;      /* host part, or the socket path */
+    int port;        /* 0 for a unix socket */
+    uint32_t weight; /* > 0 */
+    char *pname;     /* the line without its name, as twemproxy logs it */
+    unsigned line;   /* 1-based line in the YAML, for messages */
 } conf_server;
 
 /* One pool with every directive resolved to its value or default. */
 typedef struct conf_pool {
-    char *name;                   /* the top-level key */
-    char *listen;                 /* as written; validated, unused */
-    hash_kind hash;               /* default fnv1a_64 */
-    char hash_tag[2];             /* the two delimiters, when has_hash_tag */
-    bool has_hash_tag;            /* hash_tag was set */
-    dist_kind distribution;       /* default ketama */
-    int timeout_ms;               /* <= 0: no timeout (default -1) */
-    int backlog;                  /* default 512, unused */
-    int client_connections;       /* always 0, as twemproxy overwrites it */
-    bool redis;                   /* false: memcached */
-    bool tcpkeepalive;            /* default false */
-    char *redis_auth;             /* NULL when unset */
-    int redis_db;                 /* default 0 */
-    bool preconnect;              /* default false */
-    bool auto_eject_hosts;        /* default false */
-    int server_connections;       /* default 1, never 0 */
-    int server_retry_timeout_ms;  /* default 30000 */
-    int server_failure_limit;     /* default 2 */
-    conf_server *servers;         /* sorted as twemproxy sorts them */
+    char *name;                  /* the top-level key */
+    char *listen;                /* as written; validated, unused */
+    hash_kind hash;              /* default fnv1a_64 */
+    char hash_tag[2];            /* the two delimiters, when has_hash_tag */
+    bool has_hash_tag;           /* hash_tag was set */
+    dist_kind distribution;      /* default ketama */
+    int timeout_ms;              /* <= 0: no timeout (default -1) */
+    int backlog;                 /* default 512, unused */
+    int client_connections;      /* always 0, as twemproxy overwrites it */
+    bool redis;                  /* false: memcached */
+    bool tcpkeepalive;           /* default false */
+    char *redis_auth;            /* NULL when unset */
+    int redis_db;                /* default 0 */
+    bool preconnect;             /* default false */
+    bool auto_eject_hosts;       /* default false */
+    int server_connections;      /* default 1, never 0 */
+    int server_retry_timeout_ms; /* default 30000 */
+    int server_failure_limit;    /* default 2 */
+    conf_server *servers;        /* sorted as twemproxy sorts them */
     size_t server_count;
-    unsigned line;                /* line of the pool's name */
+    unsigned line; /* line of the pool's name */
 } conf_pool;
 
 /* Every pool of one file, sorted by name as twemproxy sorts them. */

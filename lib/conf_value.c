@@ -190,8 +190,7 @@ set_hash_tag(conf_builder *b, const char *value, size_t len, unsigned line)
 }
 
 static const char *
-set_distribution(conf_builder *b, const char *value, size_t len,
-                 unsigned line)
+set_distribution(conf_builder *b, const char *value, size_t len, unsigned line)
 {
     static const char *const names[] = {"ketama", "modula", "random"};
 
@@ -239,13 +238,13 @@ BOOL_SETTER(auto_eject_hosts)
 
 /* The fields of one server line, found from the right (conf_add_server). */
 typedef struct server_fields {
-    const char *host;    /* address part: host or socket path */
+    const char *host; /* address part: host or socket path */
     size_t hostlen;
-    const char *port;    /* NULL for a unix socket */
+    const char *port; /* NULL for a unix socket */
     size_t portlen;
     const char *weight;
     size_t weightlen;
-    const char *name;    /* NULL when absent */
+    const char *name; /* NULL when absent */
     size_t namelen;
 } server_fields;
 
@@ -422,8 +421,7 @@ conf_builder_init(conf_builder *b, char *name, unsigned line)
 
 /* string_compare: shorter first, then bytes as unsigned (strncmp). */
 static int
-twemproxy_string_compare(const char *a, size_t alen, const char *b,
-                         size_t blen)
+twemproxy_string_compare(const char *a, size_t alen, const char *b, size_t blen)
 {
     if (alen != blen)
         return alen < blen ? -1 : 1;
@@ -539,8 +537,7 @@ sort_find_equal(conf_file *cf, int (*cmp)(const void *, const void *))
 }
 
 bool
-conf_file_validate(conf_file *cf, const char *source, char *err,
-                   size_t errlen)
+conf_file_validate(conf_file *cf, const char *source, char *err, size_t errlen)
 {
     const conf_pool *p;
 

@@ -9,9 +9,9 @@
 
 /* A pool while its directives are read. */
 typedef struct conf_builder {
-    conf_pool pool;       /* filled in as directives arrive */
-    unsigned set_mask;    /* bit per directive already set (duplicates) */
-    size_t server_cap;    /* allocated length of pool.servers */
+    conf_pool pool;    /* filled in as directives arrive */
+    unsigned set_mask; /* bit per directive already set (duplicates) */
+    size_t server_cap; /* allocated length of pool.servers */
 } conf_builder;
 
 /* Starts pool `name` (taken over: freed with the pool) at `line`. */

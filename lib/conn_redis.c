@@ -145,8 +145,9 @@ on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
     if (r == NULL || r->type != SHARD_REPLY_ERROR || c->close_status != 0)
         return;
     c->close_status = SHARD_ECONN;
-    error_format(c->close_msg, sizeof(c->close_msg), "server '%s' refused %s: %s",
-                 c->server->addr, (const char *)privdata, r->str);
+    error_format(c->close_msg, sizeof(c->close_msg),
+                 "server '%s' refused %s: %s", c->server->addr,
+                 (const char *)privdata, r->str);
     redisAsyncFree(ac); /* deferred by hiredis until this callback returns */
 }
 

@@ -13,20 +13,20 @@ struct fragment;
 struct redisAsyncContext;
 
 typedef struct conn {
-    struct engine *engine;       /* owner */
-    const conf_server *server;   /* where it goes (addr for messages) */
-    int server_index;            /* index in the pool */
-    const char *auth;            /* redis_auth, or NULL */
-    int db;                      /* redis_db; SELECT when > 0 */
+    struct engine *engine;        /* owner */
+    const conf_server *server;    /* where it goes (addr for messages) */
+    int server_index;             /* index in the pool */
+    const char *auth;             /* redis_auth, or NULL */
+    int db;                       /* redis_db; SELECT when > 0 */
     struct redisAsyncContext *ac; /* NULL while not connected */
-    int fd;                      /* socket of ac, -1 without one */
-    int events;                  /* SHARD_WATCH_* bits hiredis wants */
-    bool watched;                /* the application's hook knows the fd */
-    void *watch_data;            /* the application's slot for this fd */
-    struct fragment *head;       /* oldest fragment awaiting a reply */
-    struct fragment *tail;       /* newest one */
-    int close_status;            /* why we closed it (0: hiredis did) */
-    char close_msg[256];         /* ... in words */
+    int fd;                       /* socket of ac, -1 without one */
+    int events;                   /* SHARD_WATCH_* bits hiredis wants */
+    bool watched;                 /* the application's hook knows the fd */
+    void *watch_data;             /* the application's slot for this fd */
+    struct fragment *head;        /* oldest fragment awaiting a reply */
+    struct fragment *tail;        /* newest one */
+    int close_status;             /* why we closed it (0: hiredis did) */
+    char close_msg[256];          /* ... in words */
 } conn;
 
 conn *conn_new(struct engine *e, const conf_server *server, int index,

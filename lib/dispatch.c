@@ -85,8 +85,7 @@ fail_now(shard_pool *pool, request_mode mode, int status, const char *msg)
 }
 
 static request *
-send_to(shard_pool *pool, request_mode mode, int server,
-        const dispatch_args *a)
+send_to(shard_pool *pool, request_mode mode, int server, const dispatch_args *a)
 {
     if (server < 0)
         return fail_now(pool, mode, SHARD_ENOSERVER,
@@ -109,8 +108,8 @@ dispatch_direct(shard_pool *pool, request_mode mode, conn *c,
 static int
 key_server(shard_pool *pool, const dispatch_args *a, int pos)
 {
-    return route_server(&pool->rules, pool->ring, a->argv[pos],
-                        a->argvlen[pos], &pool->rng);
+    return route_server(&pool->rules, pool->ring, a->argv[pos], a->argvlen[pos],
+                        &pool->rng);
 }
 
 static shard_reply *
@@ -174,8 +173,11 @@ submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
              const command_info *ci, const int *pos, int nkeys)
 {
     command_route route = command_route_of(ci, nkeys);
-    fanout_plan plan = {.name = ci->name, .argc = a->argc, .argv = a->argv,
-                        .argvlen = a->argvlen, .positions = pos,
+    fanout_plan plan = {.name = ci->name,
+                        .argc = a->argc,
+                        .argv = a->argv,
+                        .argvlen = a->argvlen,
+                        .positions = pos,
                         .nkeys = (size_t)nkeys,
                         .server_count = pool->conf->server_count};
     int *servers = malloc((size_t)nkeys * sizeof(*servers));
@@ -206,9 +208,9 @@ submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
     case ROUTE_LOCAL_PING:
         return dispatch_local(pool, mode, ping_reply(a));
     case ROUTE_REJECT:
-        return dispatch_local(pool, mode,
-                              reply_error("ERR '%s' %s", ci->name,
-                                          ci->reject_reason));
+        return dispatch_local(
+            pool, mode,
+            reply_error("ERR '%s' %s", ci->name, ci->reject_reason));
     case ROUTE_ANY_SERVER:
         return send_to(pool, mode,
                        route_server(&pool->rules, pool->ring, placeholder_key,

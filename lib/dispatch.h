@@ -10,8 +10,8 @@ typedef struct dispatch_args {
     int argc;
     const char **argv;
     const size_t *argvlen;
-    size_t *owned_len;      /* lengths we computed, freed by _done */
-    size_t stack_len[16];   /* room for short commands */
+    size_t *owned_len;    /* lengths we computed, freed by _done */
+    size_t stack_len[16]; /* room for short commands */
 } dispatch_args;
 
 /* Checks the caller's arguments; SHARD_EINVAL with the pool message. */

@@ -48,24 +48,24 @@ typedef enum request_mode {
 } request_mode;
 
 struct request {
-    engine *engine;        /* owner */
-    request_mode mode;     /* see request_mode */
-    join_kind join;        /* how fragments become one reply */
-    const char *name;      /* command name for messages (static) */
-    shard_reply_fn fn;     /* MODE_ASYNC: the callback */
-    void *userdata;        /* ... and its userdata */
-    shard_pool *pool;      /* passed to fn */
-    size_t nfrags;         /* fragments in frags */
-    size_t pending;        /* fragments still waiting */
-    fragment *frags;       /* `one`, or an allocated array */
-    fragment one;          /* storage for the common single fragment */
-    int *key_frag;         /* JOIN_MGET: fragment index of each key */
-    size_t nkeys;          /* length of key_frag */
-    shard_reply *reply;    /* the joined reply when done */
-    int status;            /* SHARD_OK or why there is no reply */
-    char *errmsg;          /* text for a negative status, owned */
-    bool done;             /* reply/status final */
-    request *next;         /* in the delivery queue or the pipeline */
+    engine *engine;     /* owner */
+    request_mode mode;  /* see request_mode */
+    join_kind join;     /* how fragments become one reply */
+    const char *name;   /* command name for messages (static) */
+    shard_reply_fn fn;  /* MODE_ASYNC: the callback */
+    void *userdata;     /* ... and its userdata */
+    shard_pool *pool;   /* passed to fn */
+    size_t nfrags;      /* fragments in frags */
+    size_t pending;     /* fragments still waiting */
+    fragment *frags;    /* `one`, or an allocated array */
+    fragment one;       /* storage for the common single fragment */
+    int *key_frag;      /* JOIN_MGET: fragment index of each key */
+    size_t nkeys;       /* length of key_frag */
+    shard_reply *reply; /* the joined reply when done */
+    int status;         /* SHARD_OK or why there is no reply */
+    char *errmsg;       /* text for a negative status, owned */
+    bool done;          /* reply/status final */
+    request *next;      /* in the delivery queue or the pipeline */
 };
 
 /* Hooks set by shard_pool_set_event_hooks. */
@@ -76,17 +76,17 @@ typedef struct engine_hooks {
 } engine_hooks;
 
 struct engine {
-    conn **conns;             /* every connection, server and transaction */
-    size_t nconns;            /* in conns */
-    size_t conns_cap;         /* allocated */
-    engine_hooks hooks;       /* the application's loop, if any */
-    long timer_ms;            /* last timeout given to hooks.timer */
-    request *deliver_head;    /* finished async requests to call back */
-    request *deliver_tail;    /* ... its tail */
-    size_t async_pending;     /* async requests not yet called back */
-    int timeout_ms;           /* the pool's timeout; <= 0: none */
-    int delivering;           /* depth of callback delivery */
-    bool closing;             /* the pool is being freed */
+    conn **conns;          /* every connection, server and transaction */
+    size_t nconns;         /* in conns */
+    size_t conns_cap;      /* allocated */
+    engine_hooks hooks;    /* the application's loop, if any */
+    long timer_ms;         /* last timeout given to hooks.timer */
+    request *deliver_head; /* finished async requests to call back */
+    request *deliver_tail; /* ... its tail */
+    size_t async_pending;  /* async requests not yet called back */
+    int timeout_ms;        /* the pool's timeout; <= 0: none */
+    int delivering;        /* depth of callback delivery */
+    bool closing;          /* the pool is being freed */
 };
 
 /* Monotonic clock in microseconds. */

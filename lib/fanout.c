@@ -14,10 +14,10 @@
 
 /* Sub-command argument vectors for every fragment, in one allocation. */
 typedef struct fanout_args {
-    const char **argv;  /* all fragments' arguments, back to back */
-    size_t *argvlen;    /* their lengths */
-    size_t *start;      /* first argument of fragment j */
-    size_t *count;      /* arguments of fragment j */
+    const char **argv; /* all fragments' arguments, back to back */
+    size_t *argvlen;   /* their lengths */
+    size_t *start;     /* first argument of fragment j */
+    size_t *count;     /* arguments of fragment j */
 } fanout_args;
 
 static request *
@@ -214,8 +214,8 @@ partial_failure(request *r, bool (*ok)(const fragment *), long long done)
     }
     return reply_error("ERR %s failed on %zu of %zu servers (%s); the others "
                        "succeeded%s%lld",
-                       r->name ? r->name : "command", failed, r->nfrags,
-                       detail, r->join == JOIN_SUM ? " with a count of " : "",
+                       r->name ? r->name : "command", failed, r->nfrags, detail,
+                       r->join == JOIN_SUM ? " with a count of " : "",
                        r->join == JOIN_SUM ? done : 0LL);
 }
 

@@ -11,15 +11,15 @@ typedef conn *(*fanout_pick_fn)(void *ctx, int index);
 
 /* A request split over the servers of its keys. */
 typedef struct fanout_plan {
-    join_kind join;           /* JOIN_MGET, JOIN_SUM or JOIN_MSET */
-    const char *name;         /* command name for messages */
-    int argc;                 /* the original command */
+    join_kind join;   /* JOIN_MGET, JOIN_SUM or JOIN_MSET */
+    const char *name; /* command name for messages */
+    int argc;         /* the original command */
     const char **argv;
     const size_t *argvlen;
-    const int *positions;     /* argv index of each key */
-    const int *key_server;    /* server of each key */
-    size_t nkeys;             /* keys in positions / key_server */
-    size_t server_count;      /* servers in the pool */
+    const int *positions;  /* argv index of each key */
+    const int *key_server; /* server of each key */
+    size_t nkeys;          /* keys in positions / key_server */
+    size_t server_count;   /* servers in the pool */
 } fanout_plan;
 
 /*

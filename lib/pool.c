@@ -74,8 +74,8 @@ select_pool(const conf_file *cf, const char *name, const char *source,
         return error_set_last(SHARD_ENOPOOL,
                               "%s: holds %zu pools (%s); name one", source,
                               cf->pool_count, names);
-    return error_set_last(SHARD_ENOPOOL, "%s: no pool '%s' (pools: %s)",
-                          source, name, names);
+    return error_set_last(SHARD_ENOPOOL, "%s: no pool '%s' (pools: %s)", source,
+                          name, names);
 }
 
 static int
@@ -91,8 +91,7 @@ pool_build_ring(shard_pool *pool)
         members[i].identity_len = c->servers[i].identity_len;
         members[i].weight = c->servers[i].weight;
     }
-    ring *r = ring_build(c->distribution, members, c->server_count,
-                         pool->live);
+    ring *r = ring_build(c->distribution, members, c->server_count, pool->live);
     free(members);
     if (r == NULL)
         return SHARD_ENOMEM;
@@ -137,8 +136,10 @@ pool_open_source(shard_pool **out, const char *yaml, size_t len,
     int rc;
 
     if (opts != NULL && opts->version < 1)
-        return error_set_last(SHARD_EINVAL, "shard_options.version is %d; "
-                              "start from SHARD_OPTIONS_INIT", opts->version);
+        return error_set_last(SHARD_EINVAL,
+                              "shard_options.version is %d; "
+                              "start from SHARD_OPTIONS_INIT",
+                              opts->version);
     cf = conf_parse(yaml, len, source, err, sizeof(err));
     if (cf == NULL) {
         error_set_last_msg(err);
@@ -263,8 +264,8 @@ shard_pool_locate(shard_pool *pool, const char *key, size_t keylen)
     int index = route_server(&pool->rules, pool->ring, key ? key : "", keylen,
                              &pool->rng);
     if (index < 0)
-        return pool_fail(pool, SHARD_ENOSERVER,
-                         "pool '%s' has no live server", pool->conf->name);
+        return pool_fail(pool, SHARD_ENOSERVER, "pool '%s' has no live server",
+                         pool->conf->name);
     return index;
 }
 

@@ -14,22 +14,22 @@
 #include "route.h"
 
 struct shard_pool {
-    conf_file *file;          /* the whole parsed config (owns the strings) */
-    const conf_pool *conf;    /* this pool inside `file` */
-    route_rules rules;        /* hash, tag and distribution */
-    ring *ring;               /* current ring over the live servers */
-    bool *live;               /* per server: in the ring now */
-    uint64_t rng;             /* random distribution state */
-    shard_options opts;       /* copy of the caller's options */
-    char errmsg[ERROR_MAX];   /* shard_pool_errmsg() */
-    engine engine;            /* requests in flight, for every API */
-    conn **conns;             /* server i, connection k: [i * per + k] */
-    size_t conns_per_server;  /* server_connections */
-    size_t *next_conn;        /* round robin position per server */
-    request *pipe_head;       /* oldest pipelined request not yet read */
-    request *pipe_tail;       /* newest one */
-    struct shard_txn *txns;   /* open transactions (their own conns) */
-    bool free_pending;        /* freed from inside a callback: later */
+    conf_file *file;         /* the whole parsed config (owns the strings) */
+    const conf_pool *conf;   /* this pool inside `file` */
+    route_rules rules;       /* hash, tag and distribution */
+    ring *ring;              /* current ring over the live servers */
+    bool *live;              /* per server: in the ring now */
+    uint64_t rng;            /* random distribution state */
+    shard_options opts;      /* copy of the caller's options */
+    char errmsg[ERROR_MAX];  /* shard_pool_errmsg() */
+    engine engine;           /* requests in flight, for every API */
+    conn **conns;            /* server i, connection k: [i * per + k] */
+    size_t conns_per_server; /* server_connections */
+    size_t *next_conn;       /* round robin position per server */
+    request *pipe_head;      /* oldest pipelined request not yet read */
+    request *pipe_tail;      /* newest one */
+    struct shard_txn *txns;  /* open transactions (their own conns) */
+    bool free_pending;       /* freed from inside a callback: later */
 };
 
 /* Creates the server connections (connecting when `preconnect`). */

@@ -203,11 +203,12 @@ static bool
 breaks_connection(const char *name, size_t len)
 {
     static const char *const names[] = {
-        "select",    "auth",         "hello",        "reset",   "quit",
-        "client",    "monitor",      "sync",         "psync",   "replconf",
-        "subscribe", "psubscribe",   "ssubscribe",   "multi",   "exec",
-        "discard",   "watch",        "unwatch",      "unsubscribe",
-        "punsubscribe", "sunsubscribe"};
+        "select",      "auth",     "hello",       "reset",
+        "quit",        "client",   "monitor",     "sync",
+        "psync",       "replconf", "subscribe",   "psubscribe",
+        "ssubscribe",  "multi",    "exec",        "discard",
+        "watch",       "unwatch",  "unsubscribe", "punsubscribe",
+        "sunsubscribe"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0)
@@ -310,8 +311,9 @@ shard_get_reply(shard_pool *pool, shard_reply **out)
         return SHARD_EINVAL;
     *out = NULL;
     if ((r = pool->pipe_head) == NULL)
-        return pool_fail(pool, SHARD_ESTATE, "no appended command is waiting "
-                                             "for its reply");
+        return pool_fail(pool, SHARD_ESTATE,
+                         "no appended command is waiting "
+                         "for its reply");
     pool->pipe_head = r->next;
     if (pool->pipe_head == NULL)
         pool->pipe_tail = NULL;

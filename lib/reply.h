@@ -12,13 +12,13 @@
  * `type` of the objects our reader functions build.
  */
 struct shard_reply {
-    int type;                      /* SHARD_REPLY_* */
-    long long integer;             /* INTEGER */
-    size_t len;                    /* length of str */
-    char *str;                     /* STRING, STATUS, ERROR; NUL-terminated */
-    size_t elements;               /* ARRAY length */
-    struct shard_reply **element;  /* ARRAY items; a moved-out item is NULL */
-    bool kept;                     /* taken by the engine: hiredis keeps off */
+    int type;                     /* SHARD_REPLY_* */
+    long long integer;            /* INTEGER */
+    size_t len;                   /* length of str */
+    char *str;                    /* STRING, STATUS, ERROR; NUL-terminated */
+    size_t elements;              /* ARRAY length */
+    struct shard_reply **element; /* ARRAY items; a moved-out item is NULL */
+    bool kept;                    /* taken by the engine: hiredis keeps off */
 };
 
 /* Reader functions for a hiredis context (struct redisReplyObjectFunctions). */

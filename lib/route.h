@@ -11,11 +11,11 @@
 
 /* How a pool turns keys into ring positions. */
 typedef struct route_rules {
-    hash_kind hash;        /* the pool's `hash` */
-    dist_kind dist;        /* the pool's `distribution` */
-    bool has_tag;          /* `hash_tag` was set */
-    char tag[2];           /* its two delimiters */
-    size_t server_count;   /* servers in the pool, live or not */
+    hash_kind hash;      /* the pool's `hash` */
+    dist_kind dist;      /* the pool's `distribution` */
+    bool has_tag;        /* `hash_tag` was set */
+    char tag[2];         /* its two delimiters */
+    size_t server_count; /* servers in the pool, live or not */
 } route_rules;
 
 /*

@@ -12,10 +12,10 @@
 #include "pool.h"
 
 struct shard_txn {
-    shard_pool *pool;      /* NULL once the pool is freed */
-    conn *conn;            /* its own connection; NULL once closed */
-    int server;            /* index of the server it runs on */
-    bool connected_once;   /* its connection was opened */
+    shard_pool *pool;       /* NULL once the pool is freed */
+    conn *conn;             /* its own connection; NULL once closed */
+    int server;             /* index of the server it runs on */
+    bool connected_once;    /* its connection was opened */
     struct shard_txn *next; /* in pool->txns */
 };
 
@@ -31,8 +31,10 @@ shard_txn_begin(shard_pool *pool, shard_txn **out, const char *key,
     *out = NULL;
     c = pool->conf;
     if (!c->redis)
-        return pool_fail(pool, SHARD_EUNSUPPORTED, "pool '%s' is a memcached "
-                                                   "pool", c->name);
+        return pool_fail(pool, SHARD_EUNSUPPORTED,
+                         "pool '%s' is a memcached "
+                         "pool",
+                         c->name);
     if ((server = shard_pool_locate(pool, key ? key : "", keylen)) < 0)
         return server;
     shard_txn *txn = calloc(1, sizeof(*txn));
@@ -84,9 +86,8 @@ txn_refusal(shard_txn *txn, const dispatch_args *a)
         refusal = reply_error("%s", err);
     else if (ci->route == ROUTE_REJECT && !(ci->flags & CMD_F_TXN))
         refusal = reply_error("ERR '%s' %s", ci->name, ci->reject_reason);
-    for (int i = 0; refusal == NULL && i < nkeys &&
-                    pool->rules.dist != DIST_RANDOM;
-         i++) {
+    for (int i = 0;
+         refusal == NULL && i < nkeys && pool->rules.dist != DIST_RANDOM; i++) {
         int s = shard_pool_locate(pool, a->argv[pos[i]], a->argvlen[pos[i]]);
         if (s != txn->server)
             refusal = reply_error(
@@ -216,4 +217,3 @@ txn_pool_closing(shard_pool *pool)
     }
     pool->txns = NULL;
 }
-

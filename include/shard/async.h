@@ -50,10 +50,8 @@ typedef void (*shard_reply_fn)(shard_pool *pool, const shard_reply *reply,
  * Hands the pool to an event loop. Set before the first async command;
  * setting them again (or to NULL) is allowed only while nothing is pending.
  */
-SHARD_API int shard_pool_set_event_hooks(shard_pool *pool,
-                                         shard_watch_fn watch,
-                                         shard_timer_fn timer,
-                                         void *userdata);
+SHARD_API int shard_pool_set_event_hooks(shard_pool *pool, shard_watch_fn watch,
+                                         shard_timer_fn timer, void *userdata);
 
 /* The application's loop saw `events` (SHARD_WATCH_* bits) on `fd`. */
 SHARD_API void shard_pool_on_fd(shard_pool *pool, int fd, int events);
@@ -66,14 +64,13 @@ SHARD_API void shard_pool_on_timeout(shard_pool *pool);
  * SHARD_OK and later calls `fn` exactly once; or returns a negative code
  * and never calls it. `fn` never runs inside this call.
  */
-SHARD_API int shard_command_async(shard_pool *pool, int argc,
-                                  const char **argv, const size_t *argvlen,
-                                  shard_reply_fn fn, void *userdata);
+SHARD_API int shard_command_async(shard_pool *pool, int argc, const char **argv,
+                                  const size_t *argvlen, shard_reply_fn fn,
+                                  void *userdata);
 
 /* As shard_txn_command_argv(), completed through the event loop. */
 SHARD_API int shard_txn_command_async(shard_txn *txn, int argc,
-                                      const char **argv,
-                                      const size_t *argvlen,
+                                      const char **argv, const size_t *argvlen,
                                       shard_reply_fn fn, void *userdata);
 
 /* Number of async commands submitted and not yet called back. */

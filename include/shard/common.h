@@ -22,18 +22,18 @@ extern "C" {
  */
 enum shard_error {
     SHARD_OK = 0,
-    SHARD_EINVAL = -1,      /* bad argument from the caller */
-    SHARD_ENOMEM = -2,      /* out of memory */
-    SHARD_ECONFIG = -3,     /* the YAML config is invalid */
-    SHARD_ENOPOOL = -4,     /* no such pool in the config */
-    SHARD_EIO = -5,         /* reading a file or a socket failed */
-    SHARD_ETIMEDOUT = -6,   /* a server did not answer within `timeout` */
-    SHARD_ECONN = -7,       /* connecting to a server failed or it closed */
-    SHARD_ENOSERVER = -8,   /* every server of the pool is ejected */
-    SHARD_EPROTO = -9,      /* a server sent something we cannot parse */
-    SHARD_ECLOSED = -10,    /* the pool was freed with the request pending */
+    SHARD_EINVAL = -1,        /* bad argument from the caller */
+    SHARD_ENOMEM = -2,        /* out of memory */
+    SHARD_ECONFIG = -3,       /* the YAML config is invalid */
+    SHARD_ENOPOOL = -4,       /* no such pool in the config */
+    SHARD_EIO = -5,           /* reading a file or a socket failed */
+    SHARD_ETIMEDOUT = -6,     /* a server did not answer within `timeout` */
+    SHARD_ECONN = -7,         /* connecting to a server failed or it closed */
+    SHARD_ENOSERVER = -8,     /* every server of the pool is ejected */
+    SHARD_EPROTO = -9,        /* a server sent something we cannot parse */
+    SHARD_ECLOSED = -10,      /* the pool was freed with the request pending */
     SHARD_EUNSUPPORTED = -11, /* the operation does not apply to this pool */
-    SHARD_ESTATE = -12      /* the call is not valid in the current state */
+    SHARD_ESTATE = -12        /* the call is not valid in the current state */
 };
 
 /* Log levels for shard_options.log_fn. */
@@ -59,7 +59,10 @@ typedef struct shard_options {
     int log_level;       /* highest shard_log_level passed to log_fn */
 } shard_options;
 
-#define SHARD_OPTIONS_INIT {SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN}
+#define SHARD_OPTIONS_INIT                                                     \
+    {                                                                          \
+        SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN                      \
+    }
 
 /* A static English description of a SHARD_* code; never NULL. */
 SHARD_API const char *shard_strerror(int code);

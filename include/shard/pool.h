@@ -22,8 +22,7 @@ typedef struct shard_pool shard_pool;
  * directive for config errors).
  */
 SHARD_API int shard_pool_open(shard_pool **out, const char *yaml_path,
-                              const char *pool_name,
-                              const shard_options *opts);
+                              const char *pool_name, const shard_options *opts);
 
 /* As shard_pool_open, with the YAML text in memory (`len` bytes). */
 SHARD_API int shard_pool_open_string(shard_pool **out, const char *yaml,

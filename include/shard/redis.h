@@ -34,9 +34,8 @@ typedef struct shard_reply shard_reply;
  * (timeout, connection failure...): *out is NULL and shard_pool_errmsg()
  * says why. Free the reply with shard_reply_free().
  */
-SHARD_API int shard_command_argv(shard_pool *pool, shard_reply **out,
-                                 int argc, const char **argv,
-                                 const size_t *argvlen);
+SHARD_API int shard_command_argv(shard_pool *pool, shard_reply **out, int argc,
+                                 const char **argv, const size_t *argvlen);
 
 /*
  * printf-style helper over shard_command_argv, with hiredis' format

@@ -94,8 +94,8 @@ Test(badconf, missing_file_is_an_io_error)
 {
     shard_pool *pool;
 
-    cr_assert_eq(shard_pool_open(&pool, "/nonexistent/nutcracker.yml", NULL,
-                                 NULL),
-                 SHARD_EIO);
+    cr_assert_eq(
+        shard_pool_open(&pool, "/nonexistent/nutcracker.yml", NULL, NULL),
+        SHARD_EIO);
     cr_expect(strstr(shard_last_error(), "/nonexistent/nutcracker.yml"));
 }

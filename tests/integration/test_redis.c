@@ -37,8 +37,8 @@ sort_like_pool(shard_pool *p, int n)
     for (int i = 0; i < n; i++) {
         sorted[i] = NULL;
         for (int j = 0; j < n; j++) {
-            if (strcmp(servers[j]->addr, shard_pool_server_addr(p, (size_t)i)) ==
-                0)
+            if (strcmp(servers[j]->addr,
+                       shard_pool_server_addr(p, (size_t)i)) == 0)
                 sorted[i] = servers[j];
         }
         cr_assert_not_null(sorted[i]);
@@ -199,8 +199,8 @@ Test(redis, split_counting_commands_sum_over_servers)
 {
     const char *a = key_on(0, "a"), *b = key_on(1, "b"), *c = key_on(2, "c");
 
-    expect_status(run("MSET", a, "1", b, "2", c, "3", NULL),
-                  SHARD_REPLY_STATUS, "OK");
+    expect_status(run("MSET", a, "1", b, "2", c, "3", NULL), SHARD_REPLY_STATUS,
+                  "OK");
     expect_int(run("EXISTS", a, b, c, a, "nope", NULL), 4);
     expect_int(run("TOUCH", a, b, "nope", NULL), 2);
     expect_int(run("UNLINK", a, "nope", NULL), 1);
@@ -305,8 +305,7 @@ Test(redis, ten_thousand_key_mget)
         argv[1 + 2 * i] = strdup(harness_fmt("key:%d", i));
         argv[2 + 2 * i] = strdup(harness_fmt("value:%d", i));
     }
-    cr_assert_eq(shard_command_argv(pool, &r, N * 2 + 1, argv, NULL),
-                 SHARD_OK);
+    cr_assert_eq(shard_command_argv(pool, &r, N * 2 + 1, argv, NULL), SHARD_OK);
     expect_status(r, SHARD_REPLY_STATUS, "OK");
     const char **mget = malloc((N + 1) * sizeof(*mget));
     mget[0] = "MGET";
@@ -375,8 +374,7 @@ Test(redis, stopped_server_times_out_between_timeout_and_twice_it)
     harness_pause(servers[1]);
     const char *argv[] = {"GET", b};
     double start = now_ms();
-    cr_assert_eq(shard_command_argv(pool, &r, 2, argv, NULL),
-                 SHARD_ETIMEDOUT);
+    cr_assert_eq(shard_command_argv(pool, &r, 2, argv, NULL), SHARD_ETIMEDOUT);
     double took = now_ms() - start;
     cr_expect_geq(took, 500, "timed out after %.0f ms, before 500", took);
     cr_expect_lt(took, 1000, "timed out after %.0f ms, not before 1000", took);
@@ -398,8 +396,7 @@ Test(redis, late_reply_is_never_handed_to_a_later_request)
     expect_status(run("SET", b2, "two", NULL), SHARD_REPLY_STATUS, "OK");
     harness_pause(servers[1]);
     const char *argv[] = {"GET", b1};
-    cr_assert_eq(shard_command_argv(pool, &r, 2, argv, NULL),
-                 SHARD_ETIMEDOUT);
+    cr_assert_eq(shard_command_argv(pool, &r, 2, argv, NULL), SHARD_ETIMEDOUT);
     harness_resume(servers[1]);
     /* The server now answers the old GET too; it must not reach this one. */
     expect_status(run("GET", b2, NULL), SHARD_REPLY_STRING, "two");
@@ -528,8 +525,7 @@ Test(redis, memcached_pool_refuses_redis_commands)
 
     cr_assert_eq(shard_pool_open_string(&mc, yaml, strlen(yaml), NULL, NULL),
                  SHARD_OK);
-    cr_expect_eq(shard_command_argv(mc, &r, 2, argv, NULL),
-                 SHARD_EUNSUPPORTED);
+    cr_expect_eq(shard_command_argv(mc, &r, 2, argv, NULL), SHARD_EUNSUPPORTED);
     cr_expect(strstr(shard_pool_errmsg(mc), "memcached") != NULL);
     shard_pool_free(mc);
 }

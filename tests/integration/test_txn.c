@@ -109,7 +109,8 @@ Test(txn, keys_of_another_server_are_refused)
             break;
     }
     const char *get[] = {"GET", other};
-    expect_text(txn_run(t, 2, get), SHARD_REPLY_ERROR, "not on the transaction");
+    expect_text(txn_run(t, 2, get), SHARD_REPLY_ERROR,
+                "not on the transaction");
     const char *sel[] = {"SELECT", "3"};
     expect_text(txn_run(t, 2, sel), SHARD_REPLY_ERROR, "'select'");
     shard_txn_free(t);

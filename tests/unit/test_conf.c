@@ -20,8 +20,8 @@ expect_error(const char *yaml, const char *fragment)
 
     cr_expect_null(cf, "accepted: %s", yaml);
     conf_free(cf);
-    cr_expect(strstr(err, fragment) != NULL, "message \"%s\" lacks \"%s\"",
-              err, fragment);
+    cr_expect(strstr(err, fragment) != NULL, "message \"%s\" lacks \"%s\"", err,
+              fragment);
 }
 
 #define POOL_HEAD "alpha:\n  listen: 127.0.0.1:22121\n"
@@ -92,8 +92,8 @@ Test(conf, servers_sort_by_length_then_bytes)
                                     "   - 127.0.0.1:1700:1\n");
     cr_assert_not_null(cf, "%s", err);
     const conf_pool *p = &cf->pools[0];
-    const char *expected[] = {"127.0.0.1", "127.0.0.1:1700", "/run/rt/r.sock:",
-                              "127.0.0.1:17001"};
+    const char *expected[] = {"127.0.0.1", "127.0.0.1:1700",
+                              "/run/rt/r.sock:", "127.0.0.1:17001"};
 
     cr_assert_eq(p->server_count, 4);
     for (size_t i = 0; i < 4; i++)
@@ -181,8 +181,8 @@ Test(conf, structure_errors_are_reported)
     expect_error(POOL_HEAD "  hash:\n    a: b\n" ONE_SERVER, "deeper");
     expect_error(POOL_HEAD ONE_SERVER "  servers:\n   - 127.0.0.1:6380:1\n",
                  "more than one sequence");
-    expect_error(POOL_HEAD ONE_SERVER "beta:\n  listen: 127.0.0.1:22121\n"
-                                      ONE_SERVER,
+    expect_error(POOL_HEAD ONE_SERVER
+                 "beta:\n  listen: 127.0.0.1:22121\n" ONE_SERVER,
                  "have the same listen address");
     expect_error("alpha:\n  listen: \"unterminated\n", "YAML syntax error");
 }

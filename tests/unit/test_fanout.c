@@ -31,10 +31,9 @@ strings(size_t n, const char **values)
 {
     shard_reply *a = reply_array(n);
     for (size_t i = 0; i < n; i++)
-        a->element[i] = values[i]
-                            ? reply_string(SHARD_REPLY_STRING, values[i],
-                                           strlen(values[i]))
-                            : reply_new(SHARD_REPLY_NIL);
+        a->element[i] = values[i] ? reply_string(SHARD_REPLY_STRING, values[i],
+                                                 strlen(values[i]))
+                                  : reply_new(SHARD_REPLY_NIL);
     return a;
 }
 
@@ -132,8 +131,9 @@ Test(fanout, sum_adds_integers_and_names_failed_servers)
     r = made_request(JOIN_SUM, 2, key_frag, 2);
     r->name = "del";
     r->frags[0].reply = reply_integer(3);
-    fail(&r->frags[1], SHARD_ECONN, "server '10.0.0.2:6379' closed the "
-                                    "connection");
+    fail(&r->frags[1], SHARD_ECONN,
+         "server '10.0.0.2:6379' closed the "
+         "connection");
     fanout_join(r);
     const char *s = shard_reply_str(r->reply, NULL);
     cr_expect_eq(shard_reply_type(r->reply), SHARD_REPLY_ERROR);

@@ -36,9 +36,9 @@ Test(pool, locate_is_stable_and_in_range)
 {
     shard_pool *pool;
 
-    cr_assert_eq(shard_pool_open_string(&pool, seed, strlen(seed), "redis1",
-                                        NULL),
-                 SHARD_OK);
+    cr_assert_eq(
+        shard_pool_open_string(&pool, seed, strlen(seed), "redis1", NULL),
+        SHARD_OK);
     for (int i = 0; i < 1000; i++) {
         char key[32];
         int len = snprintf(key, sizeof(key), "key:%d", i);
@@ -57,9 +57,9 @@ Test(pool, unknown_pool_name_lists_the_pools)
 {
     shard_pool *pool = (shard_pool *)1;
 
-    cr_assert_eq(shard_pool_open_string(&pool, seed, strlen(seed), "redis2",
-                                        NULL),
-                 SHARD_ENOPOOL);
+    cr_assert_eq(
+        shard_pool_open_string(&pool, seed, strlen(seed), "redis2", NULL),
+        SHARD_ENOPOOL);
     cr_expect_null(pool);
     cr_expect(strstr(shard_last_error(), "'redis1'") != NULL, "%s",
               shard_last_error());
@@ -76,8 +76,7 @@ Test(pool, bad_arguments_are_rejected)
                  SHARD_EINVAL);
     cr_expect_eq(shard_pool_open(&pool, NULL, NULL, NULL), SHARD_EINVAL);
     opts.version = 0;
-    cr_expect_eq(shard_pool_open_string(&pool, seed, strlen(seed), NULL,
-                                        &opts),
+    cr_expect_eq(shard_pool_open_string(&pool, seed, strlen(seed), NULL, &opts),
                  SHARD_EINVAL);
     shard_pool_free(NULL);
 }

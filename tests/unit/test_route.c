@@ -7,8 +7,10 @@
 static route_rules
 tagged(const char *tag)
 {
-    route_rules r = {.hash = HASH_CRC16, .dist = DIST_KETAMA,
-                     .has_tag = true, .server_count = 4};
+    route_rules r = {.hash = HASH_CRC16,
+                     .dist = DIST_KETAMA,
+                     .has_tag = true,
+                     .server_count = 4};
     memcpy(r.tag, tag, 2);
     return r;
 }
