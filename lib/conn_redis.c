@@ -76,6 +76,27 @@ ev_cleanup(void *data)
     conn_set_events(c, SHARD_WATCH_NONE);
     c->ac = NULL;
     c->fd = -1;
+    /* Every close but our own shutdown counts against the server. */
+    if (c->close_status != SHARD_ECLOSED)
+        engine_server_failed(c->engine, c->server_index);
+}
+
+/* -OOM, -BUSY and -LOADING mean the server cannot serve for now: twemproxy
+ * counts them as failures; the caller still sees the reply itself. */
+static bool
+is_transient_error(const shard_reply *r)
+{
+    static const char *const prefixes[] = {"OOM", "BUSY", "LOADING"};
+
+    if (r->type != SHARD_REPLY_ERROR)
+        return false;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t n = strlen(prefixes[i]);
+        if (r->len >= n && memcmp(r->str, prefixes[i], n) == 0 &&
+            (r->len == n || r->str[n] == ' '))
+            return true;
+    }
+    return false;
 }
 
 static struct fragment *
@@ -127,8 +148,13 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (conn_pop(c) != f)
         abort(); /* hiredis answers in order; anything else is a bug */
     if (reply != NULL) {
-        ((shard_reply *)reply)->kept = true;
-        engine_fragment_done(f, reply, SHARD_OK, NULL);
+        shard_reply *r = reply;
+        r->kept = true;
+        if (is_transient_error(r))
+            engine_server_failed(c->engine, c->server_index);
+        else
+            engine_server_ok(c->engine, c->server_index);
+        engine_fragment_done(f, r, SHARD_OK, NULL);
         return;
     }
     fail_reason(c, ac, f, &status, msg, sizeof(msg));
@@ -211,6 +237,7 @@ conn_connect(conn *c, char *err, size_t errlen)
         error_format(err, errlen, "server '%s' connection failed: %s", s->addr,
                      ac->errstr);
         redisAsyncFree(ac);
+        engine_server_failed(c->engine, c->server_index);
         return SHARD_ECONN;
     }
     c->ac = ac;

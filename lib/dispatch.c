@@ -89,7 +89,7 @@ send_to(shard_pool *pool, request_mode mode, int server, const dispatch_args *a)
 {
     if (server < 0)
         return fail_now(pool, mode, SHARD_ENOSERVER,
-                        "no live server in the pool");
+                        "every server of the pool is ejected");
     return dispatch_direct(pool, mode, dispatch_pick(pool, server), a);
 }
 
@@ -242,6 +242,7 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
 
     if (a->argc == 0)
         return dispatch_local(pool, mode, reply_error("ERR empty command"));
+    eject_readmit(pool);
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     if (ci == NULL)
         return dispatch_local(pool, mode, unknown_command(a));

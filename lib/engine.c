@@ -22,6 +22,20 @@ engine_now_us(void)
 }
 
 void
+engine_server_failed(engine *e, int index)
+{
+    if (e->health.failed != NULL && !e->closing)
+        e->health.failed(e->health.owner, index);
+}
+
+void
+engine_server_ok(engine *e, int index)
+{
+    if (e->health.ok != NULL)
+        e->health.ok(e->health.owner, index);
+}
+
+void
 engine_init(engine *e, int timeout_ms)
 {
     memset(e, 0, sizeof(*e));

@@ -75,6 +75,13 @@ typedef struct engine_hooks {
     void *userdata;       /* for both */
 } engine_hooks;
 
+/* Where the engine reports server health (the pool's ejection logic). */
+typedef struct engine_health {
+    void (*failed)(void *owner, int server); /* a connection failed */
+    void (*ok)(void *owner, int server);     /* a server answered */
+    void *owner;                             /* passed to both */
+} engine_health;
+
 struct engine {
     conn **conns;          /* every connection, server and transaction */
     size_t nconns;         /* in conns */
@@ -85,9 +92,15 @@ struct engine {
     request *deliver_tail; /* ... its tail */
     size_t async_pending;  /* async requests not yet called back */
     int timeout_ms;        /* the pool's timeout; <= 0: none */
+    engine_health health;  /* failure and success reports, optional */
     int delivering;        /* depth of callback delivery */
     bool closing;          /* the pool is being freed */
 };
+
+/* Reports that server `index` failed (a connection closed on error). */
+void engine_server_failed(engine *e, int index);
+/* Reports that server `index` answered. */
+void engine_server_ok(engine *e, int index);
 
 /* Monotonic clock in microseconds. */
 int64_t engine_now_us(void);

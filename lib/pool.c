@@ -78,7 +78,7 @@ select_pool(const conf_file *cf, const char *name, const char *source,
                           name, names);
 }
 
-static int
+int
 pool_build_ring(shard_pool *pool)
 {
     const conf_pool *c = pool->conf;
@@ -122,7 +122,9 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     for (size_t i = 0; i < c->server_count; i++)
         pool->live[i] = true;
     int rc = pool_build_ring(pool);
-    return rc != SHARD_OK ? rc : pool_engine_init(pool);
+    if (rc == SHARD_OK)
+        rc = pool_engine_init(pool);
+    return rc != SHARD_OK ? rc : eject_init(pool);
 }
 
 static int
@@ -238,6 +240,7 @@ pool_release(shard_pool *pool)
 {
     ring_free(pool->ring);
     free(pool->live);
+    free(pool->health);
     conf_free(pool->file);
     free(pool);
 }
@@ -261,6 +264,7 @@ shard_pool_locate(shard_pool *pool, const char *key, size_t keylen)
         return SHARD_EINVAL;
     if (key == NULL && keylen > 0)
         return pool_fail(pool, SHARD_EINVAL, "key is NULL");
+    eject_readmit(pool);
     int index = route_server(&pool->rules, pool->ring, key ? key : "", keylen,
                              &pool->rng);
     if (index < 0)

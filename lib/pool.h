@@ -8,6 +8,7 @@
 #include <shard/pool.h>
 
 #include "conf.h"
+#include "eject.h"
 #include "engine.h"
 #include "error.h"
 #include "ring.h"
@@ -19,6 +20,8 @@ struct shard_pool {
     route_rules rules;       /* hash, tag and distribution */
     ring *ring;              /* current ring over the live servers */
     bool *live;              /* per server: in the ring now */
+    server_health *health;   /* per server: failures and ejection */
+    int64_t next_rebuild_us; /* earliest return of an ejected server */
     uint64_t rng;            /* random distribution state */
     shard_options opts;      /* copy of the caller's options */
     char errmsg[ERROR_MAX];  /* shard_pool_errmsg() */
@@ -31,6 +34,9 @@ struct shard_pool {
     struct shard_txn *txns;  /* open transactions (their own conns) */
     bool free_pending;       /* freed from inside a callback: later */
 };
+
+/* Rebuilds the ring over the servers marked live. */
+int pool_build_ring(shard_pool *pool);
 
 /* Creates the server connections (connecting when `preconnect`). */
 int pool_engine_init(shard_pool *pool);
