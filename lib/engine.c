@@ -257,4 +257,8 @@ engine_shutdown(engine *e)
     engine_deliver(e);
     free(e->conns);
     e->conns = NULL;
+    /* The application's timer must not call into a freed pool. */
+    if (e->hooks.timer != NULL && e->timer_ms != -1)
+        e->hooks.timer(-1, e->hooks.userdata);
+    e->timer_ms = -1;
 }

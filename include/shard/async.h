@@ -41,7 +41,10 @@ typedef void (*shard_timer_fn)(long timeout_ms, void *userdata);
 /*
  * Called once per async command: with the reply (valid only during the
  * call) and SHARD_OK, or with NULL and a negative SHARD_E* code (timeout,
- * connection failure, SHARD_ECLOSED when the pool is freed first).
+ * connection failure, SHARD_ECLOSED when the pool is freed first). A split
+ * command whose servers partly failed still gets SHARD_OK: an MGET with
+ * ERROR elements for the lost keys, a DEL or MSET with an ERROR reply
+ * naming the failed servers.
  */
 typedef void (*shard_reply_fn)(shard_pool *pool, const shard_reply *reply,
                                int status, void *userdata);

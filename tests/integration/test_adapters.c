@@ -3,8 +3,9 @@
  * redis-servers. The same async workloads run on libevent, libuv and libev:
  * every callback must run exactly once, never inside the submitting call,
  * with the right reply; with SHARD_ETIMEDOUT when its server hangs; with
- * SHARD_ECLOSED when the pool is freed first. After detaching, the loop
- * must hold nothing of the adapter's.
+ * SHARD_ECLOSED when the pool is freed first. A transaction's connection
+ * runs on the same hooks. After detaching, the loop must hold nothing of
+ * the adapter's, and a pool detached alive keeps working without a loop.
  */
 #include <criterion/criterion.h>
 #include <stdbool.h>
@@ -42,7 +43,7 @@ typedef enum expect {
 /* One async command: the userdata of its callback, and what it saw. */
 typedef struct slot {
     expect kind;      /* what the reply should be */
-    int index;        /* the key, for SET and GET */
+    int index;        /* the key (SET, GET); the INCR result (EXEC) */
     const bool *down; /* EXPECT_MGET: MGET_KEYS flags, or NULL for none */
     const char *text; /* EXPECT_STATUS: the status */
     int calls;        /* how many times the callback ran */
