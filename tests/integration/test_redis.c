@@ -476,7 +476,9 @@ auth_setup(void)
                       "requirepass s3cret\n");
 }
 
-Test(redis, auth_then_select_on_every_connection, .init = auth_setup)
+/* Suites of their own: a test's .init runs after its suite's, not instead. */
+Test(redis_auth, auth_then_select_on_every_connection, .init = auth_setup,
+     .fini = stop_all, .timeout = 60)
 {
     for (int i = 0; i < 50; i++)
         expect_status(run("SET", harness_fmt("k%d", i), "v", NULL),
@@ -505,7 +507,8 @@ wrong_auth_setup(void)
                       "requirepass s3cret\n");
 }
 
-Test(redis, wrong_password_is_a_clear_error, .init = wrong_auth_setup)
+Test(redis_auth, wrong_password_is_a_clear_error, .init = wrong_auth_setup,
+     .fini = stop_all, .timeout = 60)
 {
     shard_reply *r;
     const char *argv[] = {"GET", "x"};
