@@ -32,12 +32,13 @@ def main(argv):
         print(pool.command("GET", "greeting"))  # b'hello\x00world'
 
         # Multi-key commands are split across servers and joined in order.
-        for i in range(5):
-            pool.command("SET", "user:%d" % i, "name-%d" % i)
-        keys = ["user:%d" % i for i in range(5)] + ["nobody"]
+        names = ["alice", "bob", "carol", "dave", "erin", "frank"]
+        for name in names:
+            pool.command("SET", "user:" + name, name.upper())
+        keys = ["user:" + name for name in names] + ["user:nobody"]
         for key, value in zip(keys, pool.command("MGET", *keys)):
-            print("  %-8s on server %d: %r" % (key, pool.locate(key), value))
-        print("deleted", pool.command("DEL", *keys))  # 5
+            print("  %-12s on server %d: %r" % (key, pool.locate(key), value))
+        print("deleted", pool.command("DEL", *keys))  # 6
 
         # An error reply is returned, not raised; the pool stays usable.
         reply = pool.command("NOSUCHCOMMAND", "x")
