@@ -281,8 +281,14 @@ conn_send(conn *c, struct fragment *f, int argc, const char **argv,
 
     if (c->ac == NULL && (rc = conn_connect(c, err, errlen)) != SHARD_OK)
         return rc;
-    if (redisAsyncCommandArgv(c->ac, on_reply, f, argc, argv, argvlen) !=
-        REDIS_OK) {
+    /* Our own encoding: hiredis' sds formatting costs more than the rest. */
+    size_t len = engine_format(c->engine, argc, argv, argvlen);
+    if (len == 0) {
+        error_format(err, errlen, "out of memory");
+        return SHARD_ENOMEM;
+    }
+    if (redisAsyncFormattedCommand(c->ac, on_reply, f, c->engine->scratch,
+                                   len) != REDIS_OK) {
         error_format(err, errlen, "server '%s': connection is closing",
                      c->server->addr);
         return SHARD_ECONN;
@@ -317,6 +323,12 @@ conn_handle(conn *c, int events)
     /* The read may have closed and freed the context. */
     if (c->ac == ac && ac != NULL && (events & SHARD_WATCH_WRITE))
         redisAsyncHandleWrite(ac);
+}
+
+bool
+conn_is_connected(const conn *c)
+{
+    return c->ac != NULL && (c->ac->c.flags & REDIS_CONNECTED);
 }
 
 void

@@ -52,6 +52,9 @@ void conn_close(conn *c, int status, const char *msg);
 /* The socket is ready for SHARD_WATCH_* `events`. */
 void conn_handle(conn *c, int events);
 
+/* True once the socket's connect(2) has completed. */
+bool conn_is_connected(const conn *c);
+
 /* Connects now if not connected (preconnect); failures are ignored. */
 void conn_preconnect(conn *c);
 

@@ -247,6 +247,60 @@ engine_on_fd(engine *e, int fd, int events)
     }
 }
 
+/* Decimal digits of n. */
+static size_t
+digits(size_t n)
+{
+    size_t d = 1;
+
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+static char *
+put_header(char *p, char kind, size_t n)
+{
+    char tmp[24];
+    size_t d = digits(n);
+
+    *p++ = kind;
+    for (size_t i = d; i > 0; i--, n /= 10)
+        tmp[i - 1] = (char)('0' + n % 10);
+    memcpy(p, tmp, d);
+    p += d;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+size_t
+engine_format(engine *e, int argc, const char **argv, const size_t *argvlen)
+{
+    size_t need = 1 + digits((size_t)argc) + 2;
+
+    for (int i = 0; i < argc; i++)
+        need += 1 + digits(argvlen[i]) + 2 + argvlen[i] + 2;
+    if (need > e->scratch_cap) {
+        char *grown = realloc(e->scratch, need);
+        if (grown == NULL)
+            return 0;
+        e->scratch = grown;
+        e->scratch_cap = need;
+    }
+    char *p = put_header(e->scratch, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        p = put_header(p, '$', argvlen[i]);
+        memcpy(p, argv[i], argvlen[i]);
+        p += argvlen[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return need;
+}
+
 void
 engine_shutdown(engine *e)
 {
@@ -257,6 +311,8 @@ engine_shutdown(engine *e)
     engine_deliver(e);
     free(e->conns);
     e->conns = NULL;
+    free(e->scratch);
+    e->scratch = NULL;
     /* The application's timer must not call into a freed pool. */
     if (e->hooks.timer != NULL && e->timer_ms != -1)
         e->hooks.timer(-1, e->hooks.userdata);

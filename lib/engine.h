@@ -86,6 +86,8 @@ struct engine {
     conn **conns;          /* every connection, server and transaction */
     size_t nconns;         /* in conns */
     size_t conns_cap;      /* allocated */
+    char *scratch;         /* a command's RESP text while it is queued */
+    size_t scratch_cap;    /* allocated bytes of scratch */
     engine_hooks hooks;    /* the application's loop, if any */
     long timer_ms;         /* last timeout given to hooks.timer */
     request *deliver_head; /* finished async requests to call back */
@@ -144,6 +146,13 @@ void engine_update_timer(engine *e);
 
 /* An fd of a connection is ready (SHARD_WATCH_* bits). */
 void engine_on_fd(engine *e, int fd, int events);
+
+/*
+ * The RESP encoding of argv in e->scratch (grown as needed); its length,
+ * or 0 when out of memory. Valid until the next call.
+ */
+size_t engine_format(engine *e, int argc, const char **argv,
+                     const size_t *argvlen);
 
 /* Runs the private poll() loop until `r` is done (loop.c). */
 int engine_wait(engine *e, request *r);

@@ -64,6 +64,22 @@ loop_once(engine *e, struct pollfd *pfd, conn **who, size_t cap)
     return 0;
 }
 
+/*
+ * Writes what is queued on connected sockets now: the socket is almost
+ * always writable, and asking poll() first would cost a round of syscalls
+ * per request.
+ */
+static void
+flush_queued(engine *e)
+{
+    for (size_t i = 0; i < e->nconns; i++) {
+        conn *c = e->conns[i];
+        if (c->ac != NULL && (c->events & SHARD_WATCH_WRITE) &&
+            conn_is_connected(c))
+            conn_handle(c, SHARD_WATCH_WRITE);
+    }
+}
+
 int
 engine_wait(engine *e, request *r)
 {
@@ -79,6 +95,8 @@ engine_wait(engine *e, request *r)
         if (pfd == NULL || who == NULL)
             rc = SHARD_ENOMEM;
     }
+    if (!r->done)
+        flush_queued(e);
     while (rc == SHARD_OK && !r->done) {
         if (loop_once(e, pfd, who, cap) < 0)
             rc = SHARD_EIO;

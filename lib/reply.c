@@ -5,6 +5,7 @@
  */
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +22,26 @@ reply_new(int type)
     return r;
 }
 
+/* The text of a string reply lives right after it: one allocation. */
+static char *
+inline_text(shard_reply *r)
+{
+    return (char *)(r + 1);
+}
+
 shard_reply *
 reply_string(int type, const char *s, size_t len)
 {
-    shard_reply *r = reply_new(type);
+    shard_reply *r;
 
+    if (len > SIZE_MAX - sizeof(*r) - 1)
+        return NULL;
+    r = malloc(sizeof(*r) + len + 1);
     if (r == NULL)
         return NULL;
-    r->str = malloc(len + 1);
-    if (r->str == NULL) {
-        free(r);
-        return NULL;
-    }
+    memset(r, 0, sizeof(*r));
+    r->type = type;
+    r->str = inline_text(r);
     if (len > 0)
         memcpy(r->str, s, len);
     r->str[len] = '\0';
@@ -118,7 +127,8 @@ shard_reply_free(shard_reply *r)
     for (size_t i = 0; i < r->elements; i++)
         shard_reply_free(r->element[i]);
     free(r->element);
-    free(r->str);
+    if (r->str != inline_text(r))
+        free(r->str);
     free(r);
 }
 
