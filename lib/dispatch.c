@@ -147,13 +147,10 @@ spread_error(shard_pool *pool, const char *name, const int *servers, size_t n)
 
 static request *
 submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
-             const command_info *ci, const int *pos, int nkeys)
+             const command_info *ci, const int *pos, int nkeys, int *servers)
 {
-    int *servers = malloc((size_t)nkeys * sizeof(*servers));
     bool same = true;
 
-    if (servers == NULL)
-        return NULL;
     for (int i = 0; i < nkeys; i++) {
         servers[i] = key_server(pool, a, pos[i]);
         same = same && servers[i] == servers[0];
@@ -164,13 +161,12 @@ submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
                      : dispatch_local(pool, mode,
                                       spread_error(pool, ci->name, servers,
                                                    (size_t)nkeys));
-    free(servers);
     return r;
 }
 
 static request *
 submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
-             const command_info *ci, const int *pos, int nkeys)
+             const command_info *ci, const int *pos, int nkeys, int *servers)
 {
     command_route route = command_route_of(ci, nkeys);
     fanout_plan plan = {.name = ci->name,
@@ -180,29 +176,22 @@ submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
                         .positions = pos,
                         .nkeys = (size_t)nkeys,
                         .server_count = pool->conf->server_count};
-    int *servers = malloc((size_t)nkeys * sizeof(*servers));
-
-    if (servers == NULL)
-        return NULL;
     plan.key_server = servers;
     plan.join = route == ROUTE_SPLIT_MGET  ? JOIN_MGET
                 : route == ROUTE_SPLIT_SUM ? JOIN_SUM
                                            : JOIN_MSET;
     for (int i = 0; i < nkeys; i++) {
         servers[i] = key_server(pool, a, pos[i]);
-        if (servers[i] < 0) {
-            free(servers);
+        if (servers[i] < 0)
             return send_to(pool, mode, -1, a);
-        }
     }
-    request *r = fanout_send(&pool->engine, mode, &plan, dispatch_pick, pool);
-    free(servers);
-    return r;
+    return fanout_send(&pool->engine, mode, &plan, dispatch_pick, pool);
 }
 
+/* `servers` has room for the server of each of the `nkeys` keys. */
 static request *
 submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
-              const command_info *ci, const int *pos, int nkeys)
+              const command_info *ci, const int *pos, int nkeys, int *servers)
 {
     switch (command_route_of(ci, nkeys)) {
     case ROUTE_LOCAL_PING:
@@ -217,11 +206,11 @@ submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
                                     sizeof(placeholder_key) - 1, &pool->rng),
                        a);
     case ROUTE_KEYED:
-        return submit_keyed(pool, mode, a, ci, pos, nkeys);
+        return submit_keyed(pool, mode, a, ci, pos, nkeys, servers);
     default:
         if (nkeys == 1) /* forwarded unchanged, as twemproxy does */
             return send_to(pool, mode, key_server(pool, a, pos[0]), a);
-        return submit_split(pool, mode, a, ci, pos, nkeys);
+        return submit_split(pool, mode, a, ci, pos, nkeys, servers);
     }
 }
 
@@ -236,8 +225,9 @@ unknown_command(const dispatch_args *a)
 request *
 dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
 {
+    /* Key positions, then the server of each key: one array for both. */
+    int stack[2 * 128], *pos = stack, nkeys;
     char err[ERROR_MAX];
-    int stack_pos[16], *pos = stack_pos, nkeys;
     request *r;
 
     if (a->argc == 0)
@@ -246,18 +236,18 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     if (ci == NULL)
         return dispatch_local(pool, mode, unknown_command(a));
-    if ((size_t)a->argc > sizeof(stack_pos) / sizeof(stack_pos[0]) &&
-        (pos = malloc((size_t)a->argc * sizeof(*pos))) == NULL)
+    if (2 * (size_t)a->argc > sizeof(stack) / sizeof(stack[0]) &&
+        (pos = malloc(2 * (size_t)a->argc * sizeof(*pos))) == NULL)
         return NULL;
     nkeys = command_keys(ci, a->argc, a->argv, a->argvlen, pos, a->argc, err,
                          sizeof(err));
     if (nkeys < 0)
         r = dispatch_local(pool, mode, reply_error("%s", err));
     else
-        r = submit_routed(pool, mode, a, ci, pos, nkeys);
+        r = submit_routed(pool, mode, a, ci, pos, nkeys, pos + a->argc);
     if (r != NULL)
         r->name = ci->name;
-    if (pos != stack_pos)
+    if (pos != stack)
         free(pos);
     return r;
 }

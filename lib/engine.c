@@ -72,19 +72,20 @@ engine_remove_conn(engine *e, conn *c)
 request *
 request_new(engine *e, request_mode mode, size_t nfrags)
 {
-    request *r = calloc(1, sizeof(*r));
+    /* Fragments beyond the inline one follow the request: one allocation. */
+    size_t extra = nfrags > 1 ? nfrags * sizeof(fragment) : 0;
+    request *r;
 
+    if (nfrags > 1 && extra / nfrags != sizeof(fragment))
+        return NULL;
+    r = calloc(1, sizeof(*r) + extra);
     if (r == NULL)
         return NULL;
     r->engine = e;
     r->mode = mode;
     r->nfrags = nfrags;
     r->pending = nfrags;
-    r->frags = &r->one;
-    if (nfrags > 1 && (r->frags = calloc(nfrags, sizeof(*r->frags))) == NULL) {
-        free(r);
-        return NULL;
-    }
+    r->frags = nfrags > 1 ? (fragment *)(r + 1) : &r->one;
     for (size_t i = 0; i < nfrags; i++)
         r->frags[i].req = r;
     return r;
@@ -99,8 +100,6 @@ request_free(request *r)
         shard_reply_free(r->frags[i].reply);
         free(r->frags[i].errmsg);
     }
-    if (r->frags != &r->one)
-        free(r->frags);
     free(r->key_frag);
     shard_reply_free(r->reply);
     free(r->errmsg);

@@ -23,11 +23,12 @@ typedef struct fanout_args {
 static request *
 plan_request(engine *e, request_mode mode, const fanout_plan *p)
 {
-    int *frag_of = malloc(p->server_count * sizeof(*frag_of));
+    int stack[64], *frag_of = stack;
     size_t nfrags = 0;
     request *r = NULL;
 
-    if (frag_of == NULL)
+    if (p->server_count > sizeof(stack) / sizeof(stack[0]) &&
+        (frag_of = malloc(p->server_count * sizeof(*frag_of))) == NULL)
         return NULL;
     for (size_t s = 0; s < p->server_count; s++)
         frag_of[s] = -1;
@@ -50,29 +51,33 @@ plan_request(engine *e, request_mode mode, const fanout_plan *p)
         r->join = p->join;
         r->name = p->name;
     }
-    free(frag_of);
+    if (frag_of != stack)
+        free(frag_of);
     return r;
 }
 
+/* The four arrays share one allocation, released by args_free. */
 static bool
 args_alloc(fanout_args *a, const request *r, size_t per_key)
 {
     size_t total = r->nkeys * per_key + r->nfrags;
+    size_t bytes = total * (sizeof(*a->argv) + sizeof(*a->argvlen)) +
+                   2 * r->nfrags * sizeof(size_t);
+    char *block = calloc(1, bytes);
 
-    a->argv = malloc(total * sizeof(*a->argv));
-    a->argvlen = malloc(total * sizeof(*a->argvlen));
-    a->start = calloc(r->nfrags, sizeof(*a->start));
-    a->count = calloc(r->nfrags, sizeof(*a->count));
-    return a->argv && a->argvlen && a->start && a->count;
+    if (block == NULL)
+        return false;
+    a->argvlen = (size_t *)block;
+    a->start = a->argvlen + total;
+    a->count = a->start + r->nfrags;
+    a->argv = (const char **)(a->count + r->nfrags);
+    return true;
 }
 
 static void
 args_free(fanout_args *a)
 {
-    free(a->argv);
-    free(a->argvlen);
-    free(a->start);
-    free(a->count);
+    free(a->argvlen); /* the start of the block */
 }
 
 static void
