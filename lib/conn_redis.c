@@ -72,13 +72,20 @@ static void
 ev_cleanup(void *data)
 {
     conn *c = data;
+    char why[ERROR_MAX];
 
+    if (c->close_status != 0)
+        error_format(why, sizeof(why), "%s", c->close_msg);
+    else if (c->ac != NULL && c->ac->err != 0 && c->ac->errstr[0] != '\0')
+        error_format(why, sizeof(why), "%s", c->ac->errstr);
+    else
+        error_format(why, sizeof(why), "connection closed");
     conn_set_events(c, SHARD_WATCH_NONE);
     c->ac = NULL;
     c->fd = -1;
     /* Every close but our own shutdown counts against the server. */
     if (c->close_status != SHARD_ECLOSED)
-        engine_server_failed(c->engine, c->server_index);
+        engine_server_failed(c->engine, c->server_index, why);
 }
 
 /* -OOM, -BUSY and -LOADING mean the server cannot serve for now: twemproxy
@@ -151,7 +158,7 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         shard_reply *r = reply;
         r->kept = true;
         if (is_transient_error(r))
-            engine_server_failed(c->engine, c->server_index);
+            engine_server_failed(c->engine, c->server_index, r->str);
         else
             engine_server_ok(c->engine, c->server_index);
         engine_fragment_done(f, r, SHARD_OK, NULL);
@@ -237,7 +244,7 @@ conn_connect(conn *c, char *err, size_t errlen)
         error_format(err, errlen, "server '%s' connection failed: %s", s->addr,
                      ac->errstr);
         redisAsyncFree(ac);
-        engine_server_failed(c->engine, c->server_index);
+        engine_server_failed(c->engine, c->server_index, err);
         return SHARD_ECONN;
     }
     c->ac = ac;

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "eject.h"
+#include "log.h"
 #include "pool.h"
 
 static int64_t
@@ -44,17 +45,22 @@ rebuild(shard_pool *pool)
 }
 
 static void
-on_failed(void *owner, int server)
+on_failed(void *owner, int server, const char *why)
 {
     shard_pool *pool = owner;
     server_health *h = &pool->health[server];
+    const char *addr = pool->conf->servers[server].addr;
     int limit = pool->conf->server_failure_limit;
 
+    POOL_LOG(pool, SHARD_LOG_INFO, "server '%s' failed: %s", addr, why);
     if (!pool->conf->auto_eject_hosts || !pool->live[server])
         return;
     /* A limit of 0 behaves like 1 in twemproxy. */
     if (++h->failures < (limit > 0 ? limit : 1))
         return;
+    POOL_LOG(pool, SHARD_LOG_WARN,
+             "server '%s' ejected after %d failure(s): %s; back in %d ms", addr,
+             h->failures, why, pool->conf->server_retry_timeout_ms);
     h->failures = 0;
     h->ejections++;
     h->ejected_at_us = wall_clock_us();
@@ -97,6 +103,9 @@ eject_readmit(shard_pool *pool)
         if (h->next_retry_us != 0 && h->next_retry_us <= now) {
             h->next_retry_us = 0;
             pool->live[i] = true;
+            POOL_LOG(pool, SHARD_LOG_INFO,
+                     "server '%s' back in the ring: retry time reached",
+                     pool->conf->servers[i].addr);
         }
     }
     rebuild(pool);

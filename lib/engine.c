@@ -22,10 +22,10 @@ engine_now_us(void)
 }
 
 void
-engine_server_failed(engine *e, int index)
+engine_server_failed(engine *e, int index, const char *why)
 {
     if (e->health.failed != NULL && !e->closing)
-        e->health.failed(e->health.owner, index);
+        e->health.failed(e->health.owner, index, why);
 }
 
 void

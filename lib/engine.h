@@ -77,9 +77,9 @@ typedef struct engine_hooks {
 
 /* Where the engine reports server health (the pool's ejection logic). */
 typedef struct engine_health {
-    void (*failed)(void *owner, int server); /* a connection failed */
-    void (*ok)(void *owner, int server);     /* a server answered */
-    void *owner;                             /* passed to both */
+    void (*failed)(void *owner, int server, const char *why); /* failed */
+    void (*ok)(void *owner, int server); /* a server answered */
+    void *owner;                         /* passed to both */
 } engine_health;
 
 struct engine {
@@ -100,7 +100,7 @@ struct engine {
 };
 
 /* Reports that server `index` failed (a connection closed on error). */
-void engine_server_failed(engine *e, int index);
+void engine_server_failed(engine *e, int index, const char *why);
 /* Reports that server `index` answered. */
 void engine_server_ok(engine *e, int index);
 

@@ -56,7 +56,8 @@ typedef struct shard_options {
     int version;         /* SHARD_OPTIONS_VERSION */
     shard_log_fn log_fn; /* NULL: the library logs nothing */
     void *log_userdata;  /* passed to log_fn */
-    int log_level;       /* highest shard_log_level passed to log_fn */
+    int log_level;       /* highest shard_log_level passed to log_fn:
+                            WARN ejections, INFO failures and returns */
 } shard_options;
 
 #define SHARD_OPTIONS_INIT                                                     \

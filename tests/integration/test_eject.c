@@ -18,6 +18,7 @@ static harness_server *servers[NSERVERS]; /* in the pool's index order */
 static shard_pool *pool;
 static int listen_port;
 static const char *yaml_path;
+static shard_options *open_opts; /* NULL: the defaults */
 
 static void
 teardown(void)
@@ -47,8 +48,8 @@ start(int n, const char *directives)
                          "   - %s:1\n", started[i]->addr);
     }
     yaml_path = harness_write_file("eject.yml", yaml);
-    cr_assert_eq(shard_pool_open(&pool, yaml_path, NULL, NULL), SHARD_OK, "%s",
-                 shard_last_error());
+    cr_assert_eq(shard_pool_open(&pool, yaml_path, NULL, open_opts), SHARD_OK,
+                 "%s", shard_last_error());
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < n; j++) {
             if (strcmp(started[j]->addr,
@@ -201,4 +202,38 @@ Test(eject, without_auto_eject_a_dead_server_keeps_its_keys)
     for (int i = 0; i < 3; i++)
         cr_assert_eq(get(k, &r), SHARD_ECONN);
     cr_expect_eq(locate(k), 2);
+}
+
+static char logged[4096];
+
+static void
+capture_log(int level, const char *message, void *userdata)
+{
+    size_t used = strlen(logged);
+
+    (void)userdata;
+    snprintf(logged + used, sizeof(logged) - used, "%d %s\n", level, message);
+}
+
+Test(eject, ejection_and_return_are_logged_through_the_callback)
+{
+    shard_options opts = SHARD_OPTIONS_INIT;
+    shard_reply *r;
+
+    opts.log_fn = capture_log;
+    opts.log_level = SHARD_LOG_INFO;
+    open_opts = &opts;
+    start(2, "  auto_eject_hosts: true\n  server_failure_limit: 1\n"
+             "  server_retry_timeout: 100\n");
+    open_opts = NULL;
+    harness_kill(servers[1]);
+    cr_assert_eq(get(key_on(1), &r), SHARD_ECONN);
+    char want[512];
+    snprintf(want, sizeof(want), "%d server '%s' ejected after 1 failure(s)",
+             SHARD_LOG_WARN, servers[1]->addr);
+    cr_expect(strstr(logged, want) != NULL, "log lacks \"%s\":\n%s", want,
+              logged);
+    usleep(150 * 1000);
+    (void)locate("any");
+    cr_expect(strstr(logged, "back in the ring") != NULL, "%s", logged);
 }

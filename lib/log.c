@@ -1,0 +1,19 @@
+/* The pool's log callback: the library itself never prints. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "pool.h"
+
+void
+log_emit(const shard_pool *pool, int level, const char *fmt, ...)
+{
+    char message[ERROR_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vsnprintf(message, sizeof(message), fmt, ap) < 0)
+        message[0] = '\0';
+    va_end(ap);
+    pool->opts.log_fn(level, message, pool->opts.log_userdata);
+}
