@@ -17,6 +17,7 @@
 #include "conn_redis.h"
 #include "engine.h"
 #include "error.h"
+#include "nosigpipe.h"
 #include "reply.h"
 
 static void
@@ -320,16 +321,23 @@ conn_close(conn *c, int status, const char *msg)
     redisAsyncFree(c->ac); /* runs every pending callback with NULL */
 }
 
+static void
+handle_write(void *ac)
+{
+    redisAsyncHandleWrite(ac);
+}
+
 void
 conn_handle(conn *c, int events)
 {
     redisAsyncContext *ac = c->ac;
 
+    /* Reading first also learns of a reset before writing into it. */
     if (ac != NULL && (events & SHARD_WATCH_READ))
         redisAsyncHandleRead(ac);
     /* The read may have closed and freed the context. */
     if (c->ac == ac && ac != NULL && (events & SHARD_WATCH_WRITE))
-        redisAsyncHandleWrite(ac);
+        run_without_sigpipe(handle_write, ac);
 }
 
 bool
