@@ -41,6 +41,9 @@ typedef enum command_route {
 #define CMD_F_BLOCKING (1u << 1) /* may block the connection */
 #define CMD_F_TXN (1u << 2)      /* MULTI EXEC DISCARD WATCH UNWATCH */
 #define CMD_F_NUMKEYS (1u << 3)  /* key count given by a numkeys argument */
+#define CMD_F_CONN_STATE                                                       \
+    (1u << 4) /* changes the state of its connection:                          \
+                 never on a shared one */
 
 /* How command_keys() finds the keys the legacy range does not give. */
 typedef enum command_keyfind {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "command.h"
 #include "dispatch.h"
 #include "pool.h"
 
@@ -198,25 +199,6 @@ shard_command(shard_pool *pool, const char *fmt, ...)
     return reply;
 }
 
-/* Commands that would break a shared connection for everyone else. */
-static bool
-breaks_connection(const char *name, size_t len)
-{
-    static const char *const names[] = {
-        "select",      "auth",     "hello",       "reset",
-        "quit",        "client",   "monitor",     "sync",
-        "psync",       "replconf", "subscribe",   "psubscribe",
-        "ssubscribe",  "multi",    "exec",        "discard",
-        "watch",       "unwatch",  "unsubscribe", "punsubscribe",
-        "sunsubscribe"};
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0)
-            return true;
-    }
-    return false;
-}
-
 static int
 check_server_command(shard_pool *pool, size_t index, int argc,
                      const char **argv, const size_t *argvlen)
@@ -229,12 +211,12 @@ check_server_command(shard_pool *pool, size_t index, int argc,
         return pool_fail(pool, SHARD_EINVAL, "no server %zu (the pool has %zu)",
                          index, pool->conf->server_count);
     if (argc > 0 && argv != NULL && argv[0] != NULL) {
-        size_t len = argvlen ? argvlen[0] : strlen(argv[0]);
-        if (breaks_connection(argv[0], len))
+        const command_info *ci = command_find(argc, argv, argvlen);
+        if (ci != NULL && (ci->flags & CMD_F_CONN_STATE))
             return pool_fail(pool, SHARD_EUNSUPPORTED,
-                             "'%.*s' would change the state of a shared "
+                             "'%s' would change the state of a shared "
                              "connection",
-                             (int)(len > 64 ? 64 : len), argv[0]);
+                             ci->name);
     }
     return SHARD_OK;
 }
