@@ -3,12 +3,9 @@
  *
  *   async_libuv CONFIG [POOL]
  *
- * Sets a few keys, then (from the last SET's callback) reads one back with
- * GET and all of them, plus a missing one, with an MGET that the pool
- * splits across its servers. Prints each reply as it arrives and stops
- * the loop once every callback ran.
+ * The commands and callbacks are in async_demo.c; this file only runs
+ * them on its loop.
  */
-#include <stdarg.h>
 #include <stdio.h>
 
 #include <uv.h>
@@ -16,160 +13,19 @@
 #include <shard/adapters/libuv.h>
 #include <shard/shard.h>
 
-#define KEY_COUNT 4
-
-static const char *const keys[KEY_COUNT] = {"example:apple", "example:banana",
-                                            "example:cherry", "example:lime"};
-static const char *const values[KEY_COUNT] = {"green", "yellow", "red",
-                                              "green"};
-
-struct demo;
-
-/* One command in flight: the userdata of its callback. */
-typedef struct call {
-    struct demo *d; /* the shared state */
-    char what[64];  /* how to print it */
-    int is_set;     /* a SET (else a read) */
-} call;
-
-/* What every callback shares. */
-typedef struct demo {
-    shard_pool *pool;     /* where the commands go */
-    uv_loop_t loop;       /* the loop to stop at the end */
-    call sets[KEY_COUNT]; /* the SETs */
-    call get, mget;       /* the reads */
-    int sets_left;        /* SET replies still to come */
-    int reads_left;       /* GET and MGET replies still to come */
-    int failed;           /* some command had no answer */
-} demo;
+#include "async_demo.h"
 
 static void
-print_reply(const shard_reply *r, int depth)
+stop_loop(void *loop)
 {
-    size_t len;
-    const char *s = shard_reply_str(r, &len);
-
-    switch (shard_reply_type(r)) {
-    case SHARD_REPLY_STRING:
-        printf("\"%.*s\"\n", (int)len, s);
-        break;
-    case SHARD_REPLY_STATUS:
-        printf("%s\n", s);
-        break;
-    case SHARD_REPLY_ERROR:
-        printf("(error) %s\n", s);
-        break;
-    case SHARD_REPLY_INTEGER:
-        printf("(integer) %lld\n", shard_reply_integer(r));
-        break;
-    case SHARD_REPLY_NIL:
-        printf("(nil)\n");
-        break;
-    case SHARD_REPLY_ARRAY:
-        printf("%zu elements\n", shard_reply_len(r));
-        for (size_t i = 0; i < shard_reply_len(r); i++) {
-            printf("%*s%zu) ", 2 * (depth + 1), "", i + 1);
-            print_reply(shard_reply_at(r, i), depth + 1);
-        }
-        break;
-    default:
-        printf("(unknown reply type %d)\n", shard_reply_type(r));
-    }
-}
-
-static void on_reply(shard_pool *pool, const shard_reply *reply, int status,
-                     void *userdata);
-
-static int
-submit(demo *d, call *c, int argc, const char **argv)
-{
-    int rc = shard_command_async(d->pool, argc, argv, NULL, on_reply, c);
-
-    if (rc != SHARD_OK)
-        fprintf(stderr, "%s: not sent: %s (%s)\n", c->what, shard_strerror(rc),
-                shard_pool_errmsg(d->pool));
-    return rc;
-}
-
-static void describe(call *c, demo *d, int is_set, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-describe(call *c, demo *d, int is_set, const char *fmt, ...)
-{
-    va_list ap;
-
-    c->d = d;
-    c->is_set = is_set;
-    va_start(ap, fmt);
-    vsnprintf(c->what, sizeof(c->what), fmt, ap);
-    va_end(ap);
-}
-
-/* Runs from inside the last SET's callback: submitting there is fine. */
-static void
-submit_reads(demo *d)
-{
-    const char *get[] = {"GET", keys[0]};
-    const char *mget[] = {"MGET",  keys[0], keys[1],
-                          keys[2], keys[3], "example:missing"};
-
-    describe(&d->get, d, 0, "GET example:apple");
-    describe(&d->mget, d, 0, "MGET (4 keys and a missing one)");
-    d->reads_left = 2;
-    if (submit(d, &d->get, 2, get) != SHARD_OK) {
-        d->reads_left--;
-        d->failed = 1;
-    }
-    if (submit(d, &d->mget, 6, mget) != SHARD_OK) {
-        d->reads_left--;
-        d->failed = 1;
-    }
-}
-
-static void
-on_reply(shard_pool *pool, const shard_reply *reply, int status, void *userdata)
-{
-    call *c = userdata;
-    demo *d = c->d;
-
-    (void)pool;
-    if (status != SHARD_OK) {
-        printf("%s: no answer: %s\n", c->what, shard_strerror(status));
-        d->failed = 1;
-    } else {
-        printf("%s -> ", c->what);
-        print_reply(reply, 0);
-    }
-    if (c->is_set && --d->sets_left == 0 && !d->failed)
-        submit_reads(d);
-    else if (!c->is_set)
-        d->reads_left--;
-    if (d->sets_left == 0 && d->reads_left == 0)
-        uv_stop(&d->loop);
-}
-
-/* Submits the SETs; returns how many went out. */
-static int
-submit_sets(demo *d)
-{
-    int sent = 0;
-
-    for (int i = 0; i < KEY_COUNT; i++) {
-        const char *argv[] = {"SET", keys[i], values[i]};
-        call *c = &d->sets[i];
-
-        describe(c, d, 1, "SET %s %s", keys[i], values[i]);
-        if (submit(d, c, 3, argv) == SHARD_OK)
-            sent++;
-    }
-    return sent;
+    uv_stop(loop);
 }
 
 int
 main(int argc, char **argv)
 {
-    demo d = {0};
+    demo d = {.stop = stop_loop};
+    uv_loop_t loop;
     shard_libuv *ad = NULL;
     int rc;
 
@@ -182,29 +38,30 @@ main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", argv[0], shard_last_error());
         return 1;
     }
-    if (uv_loop_init(&d.loop) != 0) {
+    d.loop = &loop;
+    if (uv_loop_init(&loop) != 0) {
         fprintf(stderr, "uv_loop_init failed\n");
         shard_pool_free(d.pool);
         return 1;
     }
-    rc = shard_libuv_attach(d.pool, &ad, &d.loop);
+    rc = shard_libuv_attach(d.pool, &ad, &loop);
     if (rc != SHARD_OK) {
         fprintf(stderr, "attach: %s\n", shard_strerror(rc));
         d.failed = 1;
         goto out;
     }
-    d.sets_left = submit_sets(&d);
+    d.sets_left = demo_submit_sets(&d);
     if (d.sets_left < KEY_COUNT)
         d.failed = 1;
     if (d.sets_left > 0)
-        uv_run(&d.loop, UV_RUN_DEFAULT);
+        uv_run(&loop, UV_RUN_DEFAULT);
 out:
     /* Anything still pending would get SHARD_ECLOSED here, so the adapter
      * goes after the pool. */
     shard_pool_free(d.pool);
     shard_libuv_detach(ad);
     /* libuv frees closed handles in its next run. */
-    uv_run(&d.loop, UV_RUN_NOWAIT);
-    uv_loop_close(&d.loop);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
     return d.failed ? 1 : 0;
 }

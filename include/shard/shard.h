@@ -2,10 +2,10 @@
 #ifndef SHARD_SHARD_H
 #define SHARD_SHARD_H
 
+#include <shard/async.h>
 #include <shard/common.h>
 #include <shard/pool.h>
 #include <shard/redis.h>
-#include <shard/async.h>
 #include <shard/version.h>
 
 #endif
