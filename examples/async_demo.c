@@ -130,3 +130,18 @@ demo_submit_sets(demo *d)
     }
     return sent;
 }
+
+int
+demo_open(demo *d, int argc, char **argv)
+{
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: %s CONFIG [POOL]\n", argv[0]);
+        return 2;
+    }
+    if (shard_pool_open(&d->pool, argv[1], argc == 3 ? argv[2] : NULL, NULL) !=
+        SHARD_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], shard_last_error());
+        return 1;
+    }
+    return 0;
+}

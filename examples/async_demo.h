@@ -35,6 +35,10 @@ typedef struct demo {
     int failed;               /* some command had no answer */
 } demo;
 
+/* Opens the pool named on the command line (CONFIG [POOL]) into d->pool:
+ * 0, or the exit status after printing why. */
+int demo_open(demo *d, int argc, char **argv);
+
 /*
  * Submits the SETs; the rest follows from their callbacks, and d->stop runs
  * once every reply is in. Returns how many SETs went out.

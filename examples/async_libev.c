@@ -29,15 +29,8 @@ main(int argc, char **argv)
     shard_libev *ad = NULL;
     int rc;
 
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s CONFIG [POOL]\n", argv[0]);
-        return 2;
-    }
-    rc = shard_pool_open(&d.pool, argv[1], argc == 3 ? argv[2] : NULL, NULL);
-    if (rc != SHARD_OK) {
-        fprintf(stderr, "%s: %s\n", argv[0], shard_last_error());
-        return 1;
-    }
+    if ((rc = demo_open(&d, argc, argv)) != 0)
+        return rc;
     d.loop = loop = ev_loop_new(EVFLAG_AUTO);
     rc = loop ? shard_libev_attach(d.pool, &ad, loop) : SHARD_ENOMEM;
     if (rc != SHARD_OK) {
