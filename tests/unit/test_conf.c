@@ -202,3 +202,141 @@ Test(conf, server_lines_parse_from_the_right)
     expect_error(POOL_HEAD "  servers:\n   - a:1:1 x\n   - b:1:1 x\n",
                  "has servers with same name 'x'");
 }
+
+/* --- robustness: damaged configs ---------------------------------------- */
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static unsigned rng_state = 12345;
+
+static unsigned
+next_random(void)
+{
+    rng_state = rng_state * 1103515245u + 12345u;
+    return rng_state >> 8;
+}
+
+/* One damaged copy of `text`: cut, flipped, inserted or repeated bytes. */
+static size_t
+mutate(const char *text, size_t len, char *out, size_t cap)
+{
+    static const char inserts[] = ":- \n\t{}[]&*!#\"'%|>\0\xff";
+    size_t n = len < cap ? len : cap;
+
+    memcpy(out, text, n);
+    switch (next_random() % 4) {
+    case 0: /* truncated anywhere */
+        return n ? next_random() % n : 0;
+    case 1: /* a byte flipped */
+        if (n)
+            out[next_random() % n] ^= (char)(1u << (next_random() % 8));
+        return n;
+    case 2: /* a YAML-significant byte inserted */
+        if (n + 1 <= cap) {
+            size_t at = n ? next_random() % n : 0;
+            memmove(out + at + 1, out + at, n - at);
+            out[at] = inserts[next_random() % (sizeof(inserts) - 1)];
+            n++;
+        }
+        return n;
+    default: /* a stretch repeated */
+        if (n && n * 2 <= cap) {
+            size_t from = next_random() % n, span = next_random() % (n - from);
+            memmove(out + n, out + from, span + 1 > n - from ? n - from : span);
+            return n + (span < n - from ? span : n - from);
+        }
+        return n;
+    }
+}
+
+static size_t
+read_all(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    cr_assert_not_null(f, "cannot open %s", path);
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static const char *
+file_path(const char *dir, const char *name)
+{
+    static char path[2048];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return path;
+}
+
+/*
+ * Rewrites every `listen:` value to a unix socket path: twemproxy resolves
+ * a TCP listen host at load time, and a damaged one would be a DNS query.
+ */
+static size_t
+listen_on_unix(char *text, size_t len, size_t cap)
+{
+    static const char path[] = " /tmp/shard-damaged.sock";
+    char *at = text;
+
+    while ((at = memmem(at, len - (size_t)(at - text), "listen:", 7)) != NULL) {
+        char *value = at + 7;
+        char *end = memchr(value, '\n', len - (size_t)(value - text));
+        size_t old = end ? (size_t)(end - value) : len - (size_t)(value - text);
+        size_t grow = sizeof(path) - 1;
+        if (len - old + grow > cap)
+            break;
+        memmove(value + grow, value + old, len - (size_t)(value - text) - old);
+        memcpy(value, path, grow);
+        len = len - old + grow;
+        at = value + grow;
+    }
+    return len;
+}
+
+/* Parses damaged copies of every catalogue config: each must be accepted
+ * or rejected with a message, and never crash (ASan checks the memory). */
+static int
+mutate_dir(const char *dir)
+{
+    static char text[8192], damaged[16384];
+    struct dirent *e;
+    int files = 0;
+    DIR *d = opendir(dir);
+
+    cr_assert_not_null(d, "cannot open %s", dir);
+    while ((e = readdir(d)) != NULL) {
+        if (strstr(e->d_name, ".yml") == NULL)
+            continue;
+        size_t len = read_all(file_path(dir, e->d_name), text, sizeof(text));
+        len = listen_on_unix(text, len, sizeof(text));
+        for (int i = 0; i < 300; i++) {
+            size_t n = mutate(text, len, damaged, sizeof(damaged));
+            err[0] = '\0';
+            conf_file *cf =
+                conf_parse(damaged, n, "damaged.yml", err, sizeof(err));
+            cr_assert(cf != NULL || strncmp(err, "damaged.yml", 11) == 0,
+                      "rejected without a message: %s", err);
+            conf_free(cf);
+        }
+        files++;
+    }
+    closedir(d);
+    return files;
+}
+
+Test(conf, damaged_configs_are_accepted_or_rejected_never_crash)
+{
+    const char *data = getenv("SHARD_TEST_DATA");
+    char dir[1024];
+
+    cr_assert_not_null(data, "SHARD_TEST_DATA is not set");
+    snprintf(dir, sizeof(dir), "%s/goodconf", data);
+    int good = mutate_dir(dir);
+    snprintf(dir, sizeof(dir), "%s/badconf", data);
+    int bad = mutate_dir(dir);
+    cr_expect_gt(good + bad, 100, "only %d configs", good + bad);
+}
