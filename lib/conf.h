@@ -17,7 +17,6 @@ typedef struct conf_server {
     char *host;      /* host part, or the socket path */
     int port;        /* 0 for a unix socket */
     uint32_t weight; /* > 0 */
-    char *pname;     /* the line without its name, as twemproxy logs it */
     unsigned line;   /* 1-based line in the YAML, for messages */
 } conf_server;
 

@@ -308,12 +308,11 @@ server_free(conf_server *s)
     free(s->identity);
     free(s->addr);
     free(s->host);
-    free(s->pname);
 }
 
 /* Identity: the name, else host for port 11211, else "host:port"/"path:". */
 static bool
-server_store(conf_server *s, const char *v, size_t len, const server_fields *f)
+server_store(conf_server *s, const char *v, const server_fields *f)
 {
     size_t idlen = f->hostlen + 1 + f->portlen;
     const char *id = v;
@@ -327,10 +326,9 @@ server_store(conf_server *s, const char *v, size_t len, const server_fields *f)
     s->identity = dup_bytes(id, idlen);
     s->identity_len = idlen;
     s->host = dup_bytes(f->host, f->hostlen);
-    s->pname = dup_bytes(v, f->name != NULL ? len - f->namelen - 1 : len);
     s->addr = f->port != NULL ? dup_bytes(v, f->hostlen + 1 + f->portlen)
                               : dup_bytes(f->host, f->hostlen);
-    return s->identity && s->host && s->pname && s->addr;
+    return s->identity && s->host && s->addr;
 }
 
 static const char *
@@ -360,7 +358,7 @@ add_server(conf_builder *b, const char *value, size_t len, unsigned line)
     s->port = port;
     s->weight = (uint32_t)weight;
     s->line = line;
-    if (!server_store(s, value, len, &f))
+    if (!server_store(s, value, &f))
         return "could not be stored: out of memory";
     return NULL;
 }
@@ -465,8 +463,11 @@ conf_builder_finish(conf_builder *b, char *buf, size_t len)
     qsort(p->servers, p->server_count, sizeof(*p->servers), server_compare);
     for (size_t i = 0; i + 1 < p->server_count; i++) {
         if (server_compare(&p->servers[i], &p->servers[i + 1]) == 0) {
-            error_format(buf, len, "has servers with same name '%s'",
-                         p->servers[i].identity);
+            unsigned one = p->servers[i].line, two = p->servers[i + 1].line;
+            error_format(buf, len,
+                         "has servers with same name '%s' (lines %u and %u)",
+                         p->servers[i].identity, one < two ? one : two,
+                         one < two ? two : one);
             return buf;
         }
     }
