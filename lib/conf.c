@@ -7,14 +7,13 @@
  * features nutcracker refuses (flow style, anchors, tags, document
  * markers), then an event walk checks the shape (pool -> directives, one
  * sequence per pool) and sets each directive. Values are checked by the
- * setters in conf_value.c.
+ * setters in conf_pool.c.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
 #include "conf.h"
-#include "conf_value.h"
 #include "error.h"
 
 /* Where the event walk is: twemproxy's depth 0 (root), 1 (pools), 2. */
@@ -23,6 +22,7 @@ enum walk_depth { DEPTH_ROOT = 0, DEPTH_POOLS = 1, DEPTH_DIRECTIVES = 2 };
 /* State of the event walk over one document. */
 typedef struct conf_walk {
     const char *source; /* file name for messages */
+    unsigned flags;     /* CONF_* */
     char *err;          /* message buffer */
     size_t errlen;      /* its size */
     conf_file *cf;      /* what is being built */
@@ -189,7 +189,8 @@ on_mapping_start(conf_walk *w, const yaml_event_t *ev)
     if (w->depth == DEPTH_POOLS) {
         if (w->pool_name == NULL)
             return walk_fail(w, line, "a pool name must be a plain value");
-        conf_builder_init(&w->pool, w->pool_name, w->pool_line);
+        conf_builder_init(&w->pool, w->pool_name, w->pool_line,
+                          (w->flags & CONF_NO_DNS) != 0);
         w->pool_name = NULL;
         w->in_pool = true;
         w->pool_has_seq = false;
@@ -308,7 +309,15 @@ conf_file *
 conf_parse(const char *yaml, size_t len, const char *source, char *err,
            size_t errlen)
 {
-    conf_walk w = {.source = source, .err = err, .errlen = errlen};
+    return conf_parse_flags(yaml, len, source, 0, err, errlen);
+}
+
+conf_file *
+conf_parse_flags(const char *yaml, size_t len, const char *source,
+                 unsigned flags, char *err, size_t errlen)
+{
+    conf_walk w = {
+        .source = source, .flags = flags, .err = err, .errlen = errlen};
     bool ok;
 
     w.cf = calloc(1, sizeof(*w.cf));
@@ -325,16 +334,4 @@ conf_parse(const char *yaml, size_t len, const char *source, char *err,
         return NULL;
     }
     return w.cf;
-}
-
-const conf_pool *
-conf_find_pool(const conf_file *cf, const char *name)
-{
-    if (name == NULL)
-        return cf->pool_count == 1 ? &cf->pools[0] : NULL;
-    for (size_t i = 0; i < cf->pool_count; i++) {
-        if (strcmp(cf->pools[i].name, name) == 0)
-            return &cf->pools[i];
-    }
-    return NULL;
 }

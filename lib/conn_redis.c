@@ -1,12 +1,9 @@
 /*
- * Server connections over hiredis async contexts. hiredis' event hooks are
- * pointed at the connection, which records the interest and passes it on to
- * the application's watch hook; the engine's poll loop reads it directly.
- *
- * hiredis answers callbacks in request order, so the fragments of a
- * connection form a FIFO and the head has the earliest deadline. A timed
- * out connection is closed, never reused, so a late reply can never reach
- * a later request.
+ * Redis connections over hiredis async contexts. hiredis' event hooks are
+ * pointed at the connection, which records the interest (conn.c passes it
+ * on to the application's watch hook); the engine's poll loop reads it
+ * directly. Replies are built as shard_reply objects by reply.c's reader
+ * functions and handed to the fragments in order.
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -15,25 +12,22 @@
 #include <string.h>
 
 #include "conn_redis.h"
-#include "engine.h"
 #include "error.h"
 #include "nosigpipe.h"
 #include "reply.h"
 
-static void
-conn_set_events(conn *c, int events)
-{
-    engine *e = c->engine;
+/* The neutral connection first, so that a conn * is a redis_conn *. */
+typedef struct redis_conn {
+    conn base;                    /* what the engine sees */
+    const char *auth;             /* redis_auth, or NULL */
+    int db;                       /* redis_db; SELECT when > 0 */
+    struct redisAsyncContext *ac; /* NULL while not connected */
+} redis_conn;
 
-    if (events == c->events && c->watched == (events != 0))
-        return;
-    c->events = events;
-    if (e->hooks.watch == NULL)
-        return;
-    e->hooks.watch(c->fd, events, &c->watch_data, e->hooks.userdata);
-    c->watched = events != 0;
-    if (!c->watched)
-        c->watch_data = NULL;
+static redis_conn *
+redis_of(conn *c)
+{
+    return (redis_conn *)c;
 }
 
 static void
@@ -72,21 +66,17 @@ ev_del_write(void *data)
 static void
 ev_cleanup(void *data)
 {
-    conn *c = data;
+    redis_conn *rc = data;
     char why[ERROR_MAX];
 
-    if (c->close_status != 0)
-        error_format(why, sizeof(why), "%s", c->close_msg);
-    else if (c->ac != NULL && c->ac->err != 0 && c->ac->errstr[0] != '\0')
-        error_format(why, sizeof(why), "%s", c->ac->errstr);
+    if (rc->base.close_status != 0)
+        error_format(why, sizeof(why), "%s", rc->base.close_msg);
+    else if (rc->ac != NULL && rc->ac->err != 0 && rc->ac->errstr[0] != '\0')
+        error_format(why, sizeof(why), "%s", rc->ac->errstr);
     else
         error_format(why, sizeof(why), "connection closed");
-    conn_set_events(c, SHARD_WATCH_NONE);
-    c->ac = NULL;
-    c->fd = -1;
-    /* Every close but our own shutdown counts against the server. */
-    if (c->close_status != SHARD_ECLOSED)
-        engine_server_failed(c->engine, c->server_index, why);
+    rc->ac = NULL;
+    conn_gone(&rc->base, why);
 }
 
 /* -OOM, -BUSY and -LOADING mean the server cannot serve for now: twemproxy
@@ -107,42 +97,20 @@ is_transient_error(const shard_reply *r)
     return false;
 }
 
-static struct fragment *
-conn_pop(conn *c)
-{
-    struct fragment *f = c->head;
-
-    if (f != NULL) {
-        c->head = f->next;
-        if (c->head == NULL)
-            c->tail = NULL;
-        f->next = NULL;
-    }
-    return f;
-}
-
 /* Why a fragment got no reply: our own close reason, or hiredis' error. */
 static void
 fail_reason(conn *c, const redisAsyncContext *ac, const fragment *f,
             int *status, char *msg, size_t len)
 {
-    if (c->close_status != 0) {
-        *status = c->close_status;
-        error_format(msg, len, "%s", c->close_msg);
-        if (*status == SHARD_ETIMEDOUT && f->deadline_us > engine_now_us()) {
-            *status = SHARD_ECONN;
-            error_format(msg, len, "%s (closed with a timed out request)",
-                         c->close_msg);
-        }
+    if (conn_fail_reason(c, f, status, msg, len))
         return;
-    }
     *status = SHARD_ECONN;
     if (ac->err == REDIS_ERR_EOF || ac->err == 0)
         error_format(msg, len, "server '%s' closed the connection",
-                     c->server->addr);
+                     c->target->addr);
     else
         error_format(msg, len, "server '%s' connection failed: %s",
-                     c->server->addr, ac->errstr);
+                     c->target->addr, ac->errstr);
 }
 
 static void
@@ -159,14 +127,14 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         shard_reply *r = reply;
         r->kept = true;
         if (is_transient_error(r))
-            engine_server_failed(c->engine, c->server_index, r->str);
+            conn_server_failed(c, r->str);
         else
-            engine_server_ok(c->engine, c->server_index);
-        engine_fragment_done(f, r, SHARD_OK, NULL);
+            conn_server_answered(c);
+        fragment_done(f, r, SHARD_OK, NULL);
         return;
     }
     fail_reason(c, ac, f, &status, msg, sizeof(msg));
-    engine_fragment_done(f, NULL, status, msg);
+    fragment_done(f, NULL, status, msg);
 }
 
 /* AUTH or SELECT failed: the connection is of no use; fail what waits. */
@@ -180,7 +148,7 @@ on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     c->close_status = SHARD_ECONN;
     error_format(c->close_msg, sizeof(c->close_msg),
-                 "server '%s' refused %s: %s", c->server->addr,
+                 "server '%s' refused %s: %s", c->target->addr,
                  (const char *)privdata, r->str);
     redisAsyncFree(ac); /* deferred by hiredis until this callback returns */
 }
@@ -200,26 +168,27 @@ on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 static int
-send_handshake(conn *c)
+send_handshake(redis_conn *rc)
 {
     char db[16];
-    int rc = REDIS_OK;
+    int status = REDIS_OK;
 
-    if (c->auth != NULL)
-        rc = redisAsyncCommand(c->ac, on_handshake, "AUTH", "AUTH %b", c->auth,
-                               strlen(c->auth));
-    if (rc == REDIS_OK && c->db > 0) {
-        snprintf(db, sizeof(db), "%d", c->db);
-        rc = redisAsyncCommand(c->ac, on_handshake, "SELECT", "SELECT %s", db);
+    if (rc->auth != NULL)
+        status = redisAsyncCommand(rc->ac, on_handshake, "AUTH", "AUTH %b",
+                                   rc->auth, strlen(rc->auth));
+    if (status == REDIS_OK && rc->db > 0) {
+        snprintf(db, sizeof(db), "%d", rc->db);
+        status =
+            redisAsyncCommand(rc->ac, on_handshake, "SELECT", "SELECT %s", db);
     }
-    return rc;
+    return status;
 }
 
 static void
-attach_hooks(conn *c, redisAsyncContext *ac)
+attach_hooks(redis_conn *rc, redisAsyncContext *ac)
 {
-    ac->data = c;
-    ac->ev.data = c;
+    ac->data = rc;
+    ac->ev.data = rc;
     ac->ev.addRead = ev_add_read;
     ac->ev.delRead = ev_del_read;
     ac->ev.addWrite = ev_add_write;
@@ -231,94 +200,63 @@ attach_hooks(conn *c, redisAsyncContext *ac)
 }
 
 static int
-conn_connect(conn *c, char *err, size_t errlen)
+redis_connect(conn *c, char *err, size_t errlen)
 {
-    const conf_server *s = c->server;
-    redisAsyncContext *ac = s->port == 0 ? redisAsyncConnectUnix(s->host)
-                                         : redisAsyncConnect(s->host, s->port);
+    redis_conn *rc = redis_of(c);
+    const conn_target *t = c->target;
+    redisAsyncContext *ac = t->port == 0 ? redisAsyncConnectUnix(t->host)
+                                         : redisAsyncConnect(t->host, t->port);
 
     if (ac == NULL) {
         error_format(err, errlen, "out of memory");
         return SHARD_ENOMEM;
     }
     if (ac->err) {
-        error_format(err, errlen, "server '%s' connection failed: %s", s->addr,
+        error_format(err, errlen, "server '%s' connection failed: %s", t->addr,
                      ac->errstr);
         redisAsyncFree(ac);
-        engine_server_failed(c->engine, c->server_index, err);
+        conn_server_failed(c, err);
         return SHARD_ECONN;
     }
-    c->ac = ac;
+    rc->ac = ac;
     c->fd = ac->c.fd;
-    c->close_status = 0;
     c->events = 0;
-    attach_hooks(c, ac);
+    attach_hooks(rc, ac);
     /* hiredis learns that connect(2) finished from a write event. */
     ev_add_write(c);
-    if (send_handshake(c) != REDIS_OK) {
+    if (send_handshake(rc) != REDIS_OK) {
         conn_close(c, SHARD_ECONN, "could not queue AUTH/SELECT");
         error_format(err, errlen, "server '%s': could not queue AUTH/SELECT",
-                     s->addr);
+                     t->addr);
         return SHARD_ECONN;
     }
     return SHARD_OK;
 }
 
-conn *
-conn_new(struct engine *e, const conf_server *server, int index,
-         const char *auth, int db)
+static int
+redis_send(conn *c, fragment *f, int argc, const char **argv,
+           const size_t *argvlen, char *err, size_t errlen)
 {
-    conn *c = calloc(1, sizeof(*c));
+    conn_env *env = c->env;
+    size_t len = resp_format(&env->scratch, argc, argv, argvlen);
 
-    if (c == NULL)
-        return NULL;
-    c->engine = e;
-    c->server = server;
-    c->server_index = index;
-    c->auth = auth;
-    c->db = db;
-    c->fd = -1;
-    return c;
-}
-
-int
-conn_send(conn *c, struct fragment *f, int argc, const char **argv,
-          const size_t *argvlen, char *err, size_t errlen)
-{
-    int rc;
-
-    if (c->ac == NULL && (rc = conn_connect(c, err, errlen)) != SHARD_OK)
-        return rc;
-    /* Our own encoding: hiredis' sds formatting costs more than the rest. */
-    size_t len = engine_format(c->engine, argc, argv, argvlen);
     if (len == 0) {
         error_format(err, errlen, "out of memory");
         return SHARD_ENOMEM;
     }
-    if (redisAsyncFormattedCommand(c->ac, on_reply, f, c->engine->scratch,
-                                   len) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(redis_of(c)->ac, on_reply, f,
+                                   env->scratch.data, len) != REDIS_OK) {
         error_format(err, errlen, "server '%s': connection is closing",
-                     c->server->addr);
+                     c->target->addr);
         return SHARD_ECONN;
     }
-    f->next = NULL;
-    if (c->tail != NULL)
-        c->tail->next = f;
-    else
-        c->head = f;
-    c->tail = f;
-    f->conn = c;
     return SHARD_OK;
 }
 
-void
-conn_close(conn *c, int status, const char *msg)
+static void
+redis_read(conn *c)
 {
-    if (c->ac == NULL)
-        return;
-    c->close_status = status;
-    error_format(c->close_msg, sizeof(c->close_msg), "%s", msg);
-    redisAsyncFree(c->ac); /* runs every pending callback with NULL */
+    redisAsyncHandleRead(redis_of(c)->ac);
 }
 
 static void
@@ -327,42 +265,53 @@ handle_write(void *ac)
     redisAsyncHandleWrite(ac);
 }
 
-void
-conn_handle(conn *c, int events)
+static void
+redis_write(conn *c)
 {
-    redisAsyncContext *ac = c->ac;
-
-    /* Reading first also learns of a reset before writing into it. */
-    if (ac != NULL && (events & SHARD_WATCH_READ))
-        redisAsyncHandleRead(ac);
-    /* The read may have closed and freed the context. */
-    if (c->ac == ac && ac != NULL && (events & SHARD_WATCH_WRITE))
-        run_without_sigpipe(handle_write, ac);
+    run_without_sigpipe(handle_write, redis_of(c)->ac);
 }
 
-bool
-conn_is_connected(const conn *c)
+static void
+redis_close(conn *c)
 {
-    return c->ac != NULL && (c->ac->c.flags & REDIS_CONNECTED);
+    redisAsyncFree(redis_of(c)->ac); /* runs every pending callback, NULL */
 }
 
-void
-conn_preconnect(conn *c)
+static bool
+redis_connected(const conn *c)
 {
-    char err[ERROR_MAX];
+    const redis_conn *rc = (const redis_conn *)c;
 
-    if (c->ac == NULL)
-        (void)conn_connect(c, err, sizeof(err));
+    return rc->ac != NULL && (rc->ac->c.flags & REDIS_CONNECTED);
 }
 
-void
-conn_free(conn *c)
+static void
+redis_destroy(conn *c)
 {
-    if (c == NULL)
-        return;
-    char msg[ERROR_MAX];
-    error_format(msg, sizeof(msg), "pool closed before server '%s' replied",
-                 c->server->addr);
-    conn_close(c, SHARD_ECLOSED, msg);
-    free(c);
+    free(redis_of(c));
+}
+
+static const conn_ops redis_ops = {
+    .name = "redis",
+    .connect = redis_connect,
+    .send = redis_send,
+    .read = redis_read,
+    .write = redis_write,
+    .close = redis_close,
+    .connected = redis_connected,
+    .destroy = redis_destroy,
+};
+
+conn *
+conn_redis_new(conn_env *env, const conn_target *target, int server,
+               const char *auth, int db)
+{
+    redis_conn *rc = calloc(1, sizeof(*rc));
+
+    if (rc == NULL)
+        return NULL;
+    conn_init(&rc->base, &redis_ops, env, target, server);
+    rc->auth = auth;
+    rc->db = db;
+    return &rc->base;
 }

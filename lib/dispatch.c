@@ -55,10 +55,8 @@ conn *
 dispatch_pick(void *ctx, int index)
 {
     shard_pool *pool = ctx;
-    size_t per = pool->conns_per_server;
-    size_t k = pool->next_conn[index]++ % per;
 
-    return pool->conns[(size_t)index * per + k];
+    return server_pick(&pool->servers[index]);
 }
 
 request *
@@ -70,7 +68,7 @@ dispatch_local(shard_pool *pool, request_mode mode, shard_reply *reply)
         shard_reply_free(reply);
         return NULL;
     }
-    engine_finish_local(r, reply);
+    request_finish_local(r, reply);
     return r;
 }
 
@@ -80,7 +78,7 @@ fail_now(shard_pool *pool, request_mode mode, int status, const char *msg)
     request *r = request_new(&pool->engine, mode, 1);
 
     if (r != NULL)
-        engine_fragment_done(&r->frags[0], NULL, status, msg);
+        fragment_done(&r->frags[0], NULL, status, msg);
     return r;
 }
 
@@ -108,8 +106,7 @@ dispatch_direct(shard_pool *pool, request_mode mode, conn *c,
 static int
 key_server(shard_pool *pool, const dispatch_args *a, int pos)
 {
-    return route_server(&pool->rules, pool->ring, a->argv[pos], a->argvlen[pos],
-                        &pool->rng);
+    return pool_locate(pool, a->argv[pos], a->argvlen[pos]);
 }
 
 static shard_reply *
@@ -137,7 +134,7 @@ spread_error(shard_pool *pool, const char *name, const int *servers, size_t n)
         if (!involved)
             continue;
         int w = snprintf(list + used, sizeof(list) - used, "%s'%s'",
-                         used ? ", " : "", pool->conf->servers[s].addr);
+                         used ? ", " : "", pool->servers[s].target.addr);
         used += w > 0 ? (size_t)w : 0;
     }
     return reply_error("ERR '%s' has keys on several servers (%s); give them "
@@ -156,7 +153,7 @@ submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
         same = same && servers[i] == servers[0];
     }
     /* With random distribution keys have no home: any one server will do. */
-    request *r = same || pool->rules.dist == DIST_RANDOM
+    request *r = same || pool->topo->rules.dist == DIST_RANDOM
                      ? send_to(pool, mode, servers[0], a)
                      : dispatch_local(pool, mode,
                                       spread_error(pool, ci->name, servers,
@@ -201,10 +198,9 @@ submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
             pool, mode,
             reply_error("ERR '%s' %s", ci->name, ci->reject_reason));
     case ROUTE_ANY_SERVER:
-        return send_to(pool, mode,
-                       route_server(&pool->rules, pool->ring, placeholder_key,
-                                    sizeof(placeholder_key) - 1, &pool->rng),
-                       a);
+        return send_to(
+            pool, mode,
+            pool_locate(pool, placeholder_key, sizeof(placeholder_key) - 1), a);
     case ROUTE_KEYED:
         return submit_keyed(pool, mode, a, ci, pos, nkeys, servers);
     default:
@@ -232,7 +228,7 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
 
     if (a->argc == 0)
         return dispatch_local(pool, mode, reply_error("ERR empty command"));
-    eject_readmit(pool);
+    pool_readmit(pool);
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     if (ci == NULL)
         return dispatch_local(pool, mode, unknown_command(a));

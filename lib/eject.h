@@ -1,27 +1,46 @@
-/* Ejection and return of failing servers, as twemproxy 0.5 does it. */
+/*
+ * Failure accounting on servers, as twemproxy 0.5 does it
+ * (auto_eject_hosts; twemproxy-0.5.md 3.5). Pure: the caller passes the
+ * time and rebuilds the topology when a server leaves or returns.
+ */
 #ifndef SHARD_LIB_EJECT_H
 #define SHARD_LIB_EJECT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-struct shard_pool;
+#include "conf_pool.h"
+#include "server.h"
 
-/* What the pool knows of one server's health. */
-typedef struct server_health {
-    int failures;          /* consecutive failures since the last answer */
-    int64_t next_retry_us; /* monotonic time it may return; 0: live */
-    int64_t ejected_at_us; /* wall clock of the last ejection, 0: never */
-    uint64_t ejections;    /* how many times it was ejected */
-} server_health;
+/* A pool's ejection settings. */
+typedef struct eject_policy {
+    bool enabled;       /* auto_eject_hosts */
+    int failure_limit;  /* server_failure_limit; 0 behaves like 1 */
+    int64_t retry_us;   /* server_retry_timeout, in microseconds */
+} eject_policy;
 
-/* Hooks the pool's health tracking into its engine. */
-int eject_init(struct shard_pool *pool);
+/* The policy of pool config `c`. */
+eject_policy eject_policy_of(const conf_pool *c);
 
 /*
- * Rebuilds the ring with the ejected servers whose retry time has come
- * (twemproxy's lazy return: no probe, the next request finds out). Called
- * before every placement.
+ * Counts a failure of `s` at monotonic time `now_us` (`wall_us` for
+ * ejected_at). True when `s` leaves the ring now: it has failed
+ * failure_limit times in a row, ejection is on and it was live.
  */
-void eject_readmit(struct shard_pool *pool);
+bool eject_on_failure(struct server *s, const eject_policy *p, int64_t now_us,
+                      int64_t wall_us);
+
+/* `s` answered: its count of consecutive failures starts again. */
+void eject_on_answer(struct server *s);
+
+/*
+ * Returns `s` to the ring when it is ejected and its retry time has come
+ * (twemproxy's lazy return: no probe, the next request finds out). True
+ * when it did.
+ */
+bool eject_return_due(struct server *s, int64_t now_us);
+
+/* The earliest retry time among `n` servers; 0 when none is ejected. */
+int64_t eject_next_retry(const struct server *servers, size_t n);
 
 #endif

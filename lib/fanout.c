@@ -49,6 +49,7 @@ plan_request(engine *e, request_mode mode, const fanout_plan *p)
     if (r != NULL) {
         r->nkeys = p->nkeys;
         r->join = p->join;
+        r->join_fn = fanout_join;
         r->name = p->name;
     }
     if (frag_of != stack)
@@ -261,26 +262,11 @@ join_mset(request *r)
     return reply_string(SHARD_REPLY_STATUS, "OK", 2);
 }
 
-static void
-join_single(request *r)
-{
-    fragment *f = &r->frags[0];
-
-    if (f->status == SHARD_OK && f->reply != NULL) {
-        r->reply = f->reply;
-        f->reply = NULL;
-        return;
-    }
-    r->status = f->status != SHARD_OK ? f->status : SHARD_EPROTO;
-    r->errmsg = f->errmsg;
-    f->errmsg = NULL;
-}
-
 void
 fanout_join(request *r)
 {
     if (r->join == JOIN_SINGLE) {
-        join_single(r);
+        request_join_single(r);
         return;
     }
     if (r->join == JOIN_MGET)

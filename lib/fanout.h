@@ -30,7 +30,8 @@ typedef struct fanout_plan {
 request *fanout_send(engine *e, request_mode mode, const fanout_plan *plan,
                      fanout_pick_fn pick, void *ctx);
 
-/* Sets r->reply or r->status/errmsg from the finished fragments. */
+/* Sets r->reply or r->status/errmsg from the finished fragments (the
+ * join function of every request fanout_send makes). */
 void fanout_join(request *r);
 
 #endif

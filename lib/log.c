@@ -2,11 +2,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "error.h"
 #include "log.h"
-#include "pool.h"
 
 void
-log_emit(const shard_pool *pool, int level, const char *fmt, ...)
+log_emit(const shard_options *opts, int level, const char *fmt, ...)
 {
     char message[ERROR_MAX];
     va_list ap;
@@ -15,5 +15,5 @@ log_emit(const shard_pool *pool, int level, const char *fmt, ...)
     if (vsnprintf(message, sizeof(message), fmt, ap) < 0)
         message[0] = '\0';
     va_end(ap);
-    pool->opts.log_fn(level, message, pool->opts.log_userdata);
+    opts->log_fn(level, message, opts->log_userdata);
 }

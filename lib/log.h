@@ -4,18 +4,18 @@
 
 #include <shard/common.h>
 
-struct shard_pool;
-
-/* Formats and hands one message to the pool's log_fn. */
-void log_emit(const struct shard_pool *pool, int level, const char *fmt, ...)
+/* Formats and hands one message to `opts->log_fn`. */
+void log_emit(const shard_options *opts, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Logs when the application asked for `level`; reads as
- * "<object> '<name>' <event>: <reason>". */
-#define POOL_LOG(pool, level, ...)                                             \
+/*
+ * Logs through the options `opts` when the application asked for `level`;
+ * messages read as "<object> '<name>' <event>: <reason>".
+ */
+#define LOG(opts, level, ...)                                                  \
     do {                                                                       \
-        if ((pool)->opts.log_fn != NULL && (level) <= (pool)->opts.log_level)  \
-            log_emit((pool), (level), __VA_ARGS__);                            \
+        if ((opts)->log_fn != NULL && (level) <= (opts)->log_level)            \
+            log_emit((opts), (level), __VA_ARGS__);                            \
     } while (0)
 
 #endif

@@ -24,7 +24,7 @@ watch_events(short revents)
 {
     int events = 0;
 
-    /* Errors and hang-ups surface through hiredis' read or write. */
+    /* Errors and hang-ups surface through the backend's read or write. */
     if (revents & (POLLIN | POLLHUP | POLLERR))
         events |= SHARD_WATCH_READ;
     if (revents & (POLLOUT | POLLERR))
@@ -32,7 +32,7 @@ watch_events(short revents)
     return events;
 }
 
-/* One poll over every connection hiredis wants to hear from. */
+/* One poll over every connection that waits for its socket. */
 static int
 loop_once(engine *e, struct pollfd *pfd, conn **who, size_t cap)
 {
@@ -40,7 +40,7 @@ loop_once(engine *e, struct pollfd *pfd, conn **who, size_t cap)
 
     for (size_t i = 0; i < e->nconns && n < cap; i++) {
         conn *c = e->conns[i];
-        if (c->ac == NULL || c->events == 0)
+        if (c->fd < 0 || c->events == 0)
             continue;
         pfd[n].fd = c->fd;
         pfd[n].events = poll_events(c->events);
@@ -74,8 +74,7 @@ flush_queued(engine *e)
 {
     for (size_t i = 0; i < e->nconns; i++) {
         conn *c = e->conns[i];
-        if (c->ac != NULL && (c->events & SHARD_WATCH_WRITE) &&
-            conn_is_connected(c))
+        if ((c->events & SHARD_WATCH_WRITE) && conn_is_connected(c))
             conn_handle(c, SHARD_WATCH_WRITE);
     }
 }

@@ -1,4 +1,9 @@
-/* Public API glue: open a pool from YAML, place keys, describe servers. */
+/*
+ * A pool's lifecycle: open it from YAML (config, servers in twemproxy
+ * order, the first topology, the engine and its connections), keep its
+ * servers' health (ejection and return swap in a new topology), free it
+ * (now, or once the running callback returns), and describe it.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+#include "conn_redis.h"
+#include "log.h"
 #include "pool.h"
 
 int
@@ -19,6 +27,8 @@ pool_fail(shard_pool *pool, int code, const char *fmt, ...)
     va_end(ap);
     return code;
 }
+
+/* --- the config ----------------------------------------------------------- */
 
 static int
 read_file(const char *path, char **out, size_t *len)
@@ -78,25 +88,123 @@ select_pool(const conf_file *cf, const char *name, const char *source,
                           name, names);
 }
 
+/* --- health: ejection and return ------------------------------------------ */
+
+/* Builds a topology from the servers' state now and swaps it in. */
+static int
+topology_refresh(shard_pool *pool)
+{
+    route_rules rules = pool->topo != NULL ? pool->topo->rules
+                                           : (route_rules){0};
+    topology *t;
+
+    if (pool->topo == NULL) {
+        const conf_pool *c = pool->conf;
+        rules.hash = c->hash;
+        rules.dist = c->distribution;
+        rules.has_tag = c->has_hash_tag;
+        memcpy(rules.tag, c->hash_tag, sizeof(rules.tag));
+        rules.server_count = c->server_count;
+    }
+    t = topology_build(&rules, pool->servers, pool->conf->server_count);
+    if (t == NULL)
+        return SHARD_ENOMEM; /* the old snapshot stays: placement holds */
+    topology_free(pool->topo);
+    pool->topo = t;
+    return SHARD_OK;
+}
+
+static void
+on_server_failed(void *owner, int index, const char *why)
+{
+    shard_pool *pool = owner;
+    struct server *s = &pool->servers[index];
+    int limit = pool->eject.failure_limit > 0 ? pool->eject.failure_limit : 1;
+
+    LOG(&pool->opts, SHARD_LOG_INFO, "server '%s' failed: %s", s->target.addr,
+        why);
+    if (!eject_on_failure(s, &pool->eject, clock_monotonic_us(),
+                          clock_wall_us()))
+        return;
+    LOG(&pool->opts, SHARD_LOG_WARN,
+        "server '%s' ejected after %d failure(s): %s; back in %d ms",
+        s->target.addr, limit, why, pool->conf->server_retry_timeout_ms);
+    (void)topology_refresh(pool);
+}
+
+static void
+on_server_answered(void *owner, int index)
+{
+    shard_pool *pool = owner;
+
+    eject_on_answer(&pool->servers[index]);
+}
+
+void
+pool_readmit(shard_pool *pool)
+{
+    int64_t now, due = pool->topo->next_return_us;
+
+    if (due == 0 || (now = clock_monotonic_us()) < due)
+        return;
+    for (size_t i = 0; i < pool->conf->server_count; i++) {
+        struct server *s = &pool->servers[i];
+        if (eject_return_due(s, now))
+            LOG(&pool->opts, SHARD_LOG_INFO,
+                "server '%s' back in the ring: retry time reached",
+                s->target.addr);
+    }
+    (void)topology_refresh(pool);
+}
+
 int
-pool_build_ring(shard_pool *pool)
+pool_locate(shard_pool *pool, const char *key, size_t len)
+{
+    return topology_locate(pool->topo, key, len, &pool->rng);
+}
+
+/* --- open ----------------------------------------------------------------- */
+
+static int
+servers_init(shard_pool *pool)
 {
     const conf_pool *c = pool->conf;
-    ring_member *members = calloc(c->server_count, sizeof(*members));
 
-    if (members == NULL)
+    pool->servers = calloc(c->server_count, sizeof(*pool->servers));
+    if (pool->servers == NULL)
         return SHARD_ENOMEM;
     for (size_t i = 0; i < c->server_count; i++) {
-        members[i].identity = c->servers[i].identity;
-        members[i].identity_len = c->servers[i].identity_len;
-        members[i].weight = c->servers[i].weight;
+        if (server_init(&pool->servers[i], i, &c->servers[i]) != SHARD_OK)
+            return SHARD_ENOMEM;
     }
-    ring *r = ring_build(c->distribution, members, c->server_count, pool->live);
-    free(members);
-    if (r == NULL)
-        return SHARD_ENOMEM;
-    ring_free(pool->ring);
-    pool->ring = r;
+    return SHARD_OK;
+}
+
+/* server_connections connections per server on the engine. */
+static int
+connections_init(shard_pool *pool)
+{
+    const conf_pool *c = pool->conf;
+    engine *e = &pool->engine;
+
+    if (!c->redis)
+        return SHARD_OK; /* memcached pools have no connections yet */
+    for (size_t i = 0; i < c->server_count; i++) {
+        struct server *s = &pool->servers[i];
+        for (int k = 0; k < c->server_connections; k++) {
+            conn *cn = conn_redis_new(&e->env, &s->target, (int)i,
+                                      c->redis_auth, c->redis_db);
+            if (cn == NULL || engine_add_conn(e, cn) != SHARD_OK) {
+                conn_free(cn);
+                return SHARD_ENOMEM;
+            }
+            if (server_add_conn(s, cn) != SHARD_OK)
+                return SHARD_ENOMEM;
+        }
+        /* twemproxy's preconnect opens one connection per server. */
+        if (c->preconnect)
+            conn_preconnect(s->conns[0]);
+    }
     return SHARD_OK;
 }
 
@@ -104,28 +212,46 @@ static int
 pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
           const shard_options *opts)
 {
-    shard_options defaults = SHARD_OPTIONS_INIT;
+    int rc;
 
     pool->file = cf;
     pool->conf = c;
-    pool->opts = opts != NULL ? *opts : defaults;
-    pool->rules.hash = c->hash;
-    pool->rules.dist = c->distribution;
-    pool->rules.has_tag = c->has_hash_tag;
-    memcpy(pool->rules.tag, c->hash_tag, sizeof(pool->rules.tag));
-    pool->rules.server_count = c->server_count;
+    pool->opts = *opts;
+    pool->eject = eject_policy_of(c);
     pool->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)pool;
     pool->rng |= 1;
-    pool->live = malloc(c->server_count * sizeof(*pool->live));
-    if (pool->live == NULL)
-        return SHARD_ENOMEM;
-    for (size_t i = 0; i < c->server_count; i++)
-        pool->live[i] = true;
-    int rc = pool_build_ring(pool);
-    if (rc == SHARD_OK)
-        rc = pool_engine_init(pool);
-    return rc != SHARD_OK ? rc : eject_init(pool);
+    engine_init(&pool->engine, c->timeout_ms);
+    pool->engine.env.failed = on_server_failed;
+    pool->engine.env.answered = on_server_answered;
+    pool->engine.env.health_owner = pool;
+    if ((rc = servers_init(pool)) != SHARD_OK ||
+        (rc = topology_refresh(pool)) != SHARD_OK)
+        return rc;
+    return connections_init(pool);
 }
+
+/* The caller's options, or the defaults; SHARD_EINVAL for a version this
+ * library does not know. */
+static int
+options_take(shard_options *out, const shard_options *opts)
+{
+    shard_options defaults = SHARD_OPTIONS_INIT;
+
+    if (opts == NULL) {
+        *out = defaults;
+        return SHARD_OK;
+    }
+    if (opts->version < 1 || opts->version > SHARD_OPTIONS_VERSION)
+        return error_set_last(SHARD_EINVAL,
+                              "shard_options.version is %d; this libshard "
+                              "knows 1 to %d: start from SHARD_OPTIONS_INIT "
+                              "or shard_options_init()",
+                              opts->version, SHARD_OPTIONS_VERSION);
+    *out = *opts;
+    return SHARD_OK;
+}
+
+static void pool_release(shard_pool *pool);
 
 static int
 pool_open_source(shard_pool **out, const char *yaml, size_t len,
@@ -133,31 +259,32 @@ pool_open_source(shard_pool **out, const char *yaml, size_t len,
                  const shard_options *opts)
 {
     char err[ERROR_MAX];
+    shard_options options;
     const conf_pool *c;
     conf_file *cf;
     int rc;
 
-    if (opts != NULL && opts->version < 1)
-        return error_set_last(SHARD_EINVAL,
-                              "shard_options.version is %d; "
-                              "start from SHARD_OPTIONS_INIT",
-                              opts->version);
+    if ((rc = options_take(&options, opts)) != SHARD_OK)
+        return rc;
     cf = conf_parse(yaml, len, source, err, sizeof(err));
     if (cf == NULL) {
         error_set_last_msg(err);
         return SHARD_ECONFIG;
     }
-    rc = select_pool(cf, pool_name, source, &c);
-    if (rc != SHARD_OK) {
+    if ((rc = select_pool(cf, pool_name, source, &c)) != SHARD_OK) {
         conf_free(cf);
         return rc;
     }
     shard_pool *pool = calloc(1, sizeof(*pool));
-    if (pool == NULL || (rc = pool_init(pool, cf, c, opts)) != SHARD_OK) {
-        if (pool == NULL)
-            conf_free(cf);
-        shard_pool_free(pool);
+    if (pool == NULL) {
+        conf_free(cf);
         return error_set_last(SHARD_ENOMEM, "out of memory");
+    }
+    if ((rc = pool_init(pool, cf, c, &options)) != SHARD_OK) {
+        engine_shutdown(&pool->engine);
+        pool_release(pool);
+        return error_set_last(rc, "pool '%s': %s while opening it", c->name,
+                              shard_strerror(rc));
     }
     *out = pool;
     error_set_last_msg("");
@@ -220,30 +347,108 @@ shard_config_check(const char *yaml_path)
     return SHARD_OK;
 }
 
+SHARD_API int
+shard_options_init(shard_options *opts, int version)
+{
+    shard_options defaults = SHARD_OPTIONS_INIT;
+
+    if (opts == NULL)
+        return error_set_last(SHARD_EINVAL, "opts is NULL");
+    if (version < 1 || version > SHARD_OPTIONS_VERSION)
+        return error_set_last(SHARD_EINVAL,
+                              "shard_options version %d is unknown to this "
+                              "libshard (1 to %d)",
+                              version, SHARD_OPTIONS_VERSION);
+    *opts = defaults;
+    opts->version = version;
+    return SHARD_OK;
+}
+
+/* --- children (transactions) ---------------------------------------------- */
+
+void
+pool_child_add(shard_pool *pool, pool_child *child)
+{
+    child->pool = pool;
+    child->next = pool->children;
+    pool->children = child;
+}
+
+void
+pool_child_remove(shard_pool *pool, pool_child *child)
+{
+    pool_child **p = &pool->children;
+
+    while (*p != NULL && *p != child)
+        p = &(*p)->next;
+    if (*p == child)
+        *p = child->next;
+    child->next = NULL;
+}
+
+/* The engine frees the children's connections; their handles stay. */
+static void
+children_cut(shard_pool *pool)
+{
+    for (pool_child *ch = pool->children; ch != NULL; ch = ch->next) {
+        ch->pool = NULL;
+        ch->conn = NULL;
+    }
+    pool->children = NULL;
+}
+
+/* --- free ----------------------------------------------------------------- */
+
+static void
+pipeline_free(shard_pool *pool)
+{
+    request *r, *next;
+
+    for (r = pool->pipe_head; r != NULL; r = next) {
+        next = r->next;
+        request_free(r);
+    }
+    pool->pipe_head = pool->pipe_tail = NULL;
+}
+
+static void
+pool_release(shard_pool *pool)
+{
+    pipeline_free(pool);
+    topology_free(pool->topo);
+    for (size_t i = 0; pool->servers != NULL && i < pool->conf->server_count;
+         i++)
+        server_release(&pool->servers[i]);
+    free(pool->servers);
+    conf_free(pool->file);
+    free(pool);
+}
+
 SHARD_API void
 shard_pool_free(shard_pool *pool)
 {
     if (pool == NULL)
         return;
-    /* A callback is running: finish delivering, then free (pool_release). */
+    /* A callback is running: finish delivering, then free (pool_settle). */
     if (pool->engine.delivering > 0) {
         pool->free_pending = true;
         return;
     }
-    pool_engine_shutdown(pool);
-    if (pool->engine.delivering == 0)
-        pool_release(pool);
+    children_cut(pool);
+    engine_shutdown(&pool->engine); /* callbacks run, with SHARD_ECLOSED */
+    pool_release(pool);
 }
 
 void
-pool_release(shard_pool *pool)
+pool_settle(shard_pool *pool)
 {
-    ring_free(pool->ring);
-    free(pool->live);
-    free(pool->health);
-    conf_free(pool->file);
-    free(pool);
+    if (pool->free_pending && pool->engine.delivering == 0) {
+        pool->free_pending = false;
+        shard_pool_free(pool);
+    }
 }
+
+/* --- description ---------------------------------------------------------- */
 
 SHARD_API const char *
 shard_pool_errmsg(const shard_pool *pool)
@@ -261,12 +466,11 @@ SHARD_API int
 shard_pool_locate(shard_pool *pool, const char *key, size_t keylen)
 {
     if (pool == NULL)
-        return SHARD_EINVAL;
+        return error_set_last(SHARD_EINVAL, "pool is NULL");
     if (key == NULL && keylen > 0)
         return pool_fail(pool, SHARD_EINVAL, "key is NULL");
-    eject_readmit(pool);
-    int index = route_server(&pool->rules, pool->ring, key ? key : "", keylen,
-                             &pool->rng);
+    pool_readmit(pool);
+    int index = pool_locate(pool, key ? key : "", keylen);
     if (index < 0)
         return pool_fail(pool, SHARD_ENOSERVER, "pool '%s' has no live server",
                          pool->conf->name);
@@ -284,7 +488,7 @@ shard_pool_server_name(const shard_pool *pool, size_t index)
 {
     if (pool == NULL || index >= pool->conf->server_count)
         return NULL;
-    return pool->conf->servers[index].identity;
+    return pool->servers[index].identity;
 }
 
 SHARD_API const char *
@@ -292,5 +496,5 @@ shard_pool_server_addr(const shard_pool *pool, size_t index)
 {
     if (pool == NULL || index >= pool->conf->server_count)
         return NULL;
-    return pool->conf->servers[index].addr;
+    return pool->servers[index].target.addr;
 }

@@ -1,4 +1,9 @@
-/* The pool handle: one config, its ring, and (later) its engine. */
+/*
+ * The pool handle and its whole lifecycle: open (config, servers,
+ * topology, engine, connections), health (ejection and return), deferred
+ * and final free. The API modules (redis_api.c, txn.c, async.c) sit on
+ * top of it; nothing here calls them.
+ */
 #ifndef SHARD_LIB_POOL_H
 #define SHARD_LIB_POOL_H
 
@@ -11,54 +16,56 @@
 #include "eject.h"
 #include "engine.h"
 #include "error.h"
-#include "ring.h"
-#include "route.h"
+#include "server.h"
+#include "topology.h"
+
+/*
+ * A handle that keeps its own connection on the pool's engine (a
+ * transaction), embedded in it: freeing the pool cuts the link (pool and
+ * conn become NULL) and the handle stays valid until its own free.
+ */
+typedef struct pool_child {
+    struct shard_pool *pool;  /* NULL once the pool is freed */
+    conn *conn;               /* its connection; NULL once the pool is freed */
+    struct pool_child *next;  /* in pool->children */
+} pool_child;
 
 struct shard_pool {
-    conf_file *file;         /* the whole parsed config (owns the strings) */
-    const conf_pool *conf;   /* this pool inside `file` */
-    route_rules rules;       /* hash, tag and distribution */
-    ring *ring;              /* current ring over the live servers */
-    bool *live;              /* per server: in the ring now */
-    server_health *health;   /* per server: failures and ejection */
-    int64_t next_rebuild_us; /* earliest return of an ejected server */
-    uint64_t rng;            /* random distribution state */
-    shard_options opts;      /* copy of the caller's options */
-    char errmsg[ERROR_MAX];  /* shard_pool_errmsg() */
-    engine engine;           /* requests in flight, for every API */
-    conn **conns;            /* server i, connection k: [i * per + k] */
-    size_t conns_per_server; /* server_connections */
-    size_t *next_conn;       /* round robin position per server */
-    request *pipe_head;      /* oldest pipelined request not yet read */
-    request *pipe_tail;      /* newest one */
-    struct shard_txn *txns;  /* open transactions (their own conns) */
-    bool free_pending;       /* freed from inside a callback: later */
+    conf_file *file;        /* the whole parsed config (owns the strings) */
+    const conf_pool *conf;  /* this pool inside `file` */
+    shard_options opts;     /* copy of the caller's options */
+    struct server *servers;        /* conf->server_count, in twemproxy order */
+    topology *topo;         /* the current snapshot; swapped whole */
+    eject_policy eject;     /* auto_eject_hosts and its limits */
+    uint64_t rng;           /* random distribution state */
+    char errmsg[ERROR_MAX]; /* shard_pool_errmsg() */
+    engine engine;          /* requests in flight, for every API */
+    request *pipe_head;     /* oldest pipelined request not yet read */
+    request *pipe_tail;     /* newest one */
+    pool_child *children;   /* open transactions (their own conns) */
+    bool free_pending;      /* freed from inside a callback: later */
 };
-
-/* Rebuilds the ring over the servers marked live. */
-int pool_build_ring(shard_pool *pool);
-
-/* Creates the server connections (connecting when `preconnect`). */
-int pool_engine_init(shard_pool *pool);
-
-/* Fails what is pending with SHARD_ECLOSED and frees the connections. */
-void pool_engine_shutdown(shard_pool *pool);
-
-/* Checks an async submit: a Redis pool, a callback, event hooks set. */
-int pool_check_async(shard_pool *pool, shard_reply_fn fn);
-
-/* Counts an async request in and arms the timer; ENOMEM when r is NULL. */
-int pool_track_async(shard_pool *pool, request *r, shard_reply_fn fn,
-                     void *userdata);
-
-/* The pool is being freed: its transactions lose their connections. */
-void txn_pool_closing(shard_pool *pool);
-
-/* Frees the pool for real once no callback is running. */
-void pool_release(shard_pool *pool);
 
 /* Sets the pool's message; returns `code`. */
 int pool_fail(shard_pool *pool, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Returns ejected servers whose retry time has come to the ring (a new
+ * topology). Called before every placement.
+ */
+void pool_readmit(shard_pool *pool);
+
+/* The server of `key` on the current topology; -1 when none is live. */
+int pool_locate(shard_pool *pool, const char *key, size_t len);
+
+/* After a public call: a free requested inside a callback happens now. */
+void pool_settle(shard_pool *pool);
+
+/* Links a child to the pool (the pool frees its connection on close). */
+void pool_child_add(shard_pool *pool, pool_child *child);
+
+/* Unlinks a child before it is freed. */
+void pool_child_remove(shard_pool *pool, pool_child *child);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * The Redis API of a pool: blocking calls, pipelining, async calls and the
- * event-loop hooks. All of them submit to the one engine; blocking calls
- * then run its private poll loop until their request is done.
+ * The Redis calls of a pool: blocking, printf-style, per server,
+ * pipelined and async. All of them submit to the one engine; blocking
+ * calls then run its private poll loop until their request is done.
  */
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
@@ -9,58 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <shard/redis.h>
+
+#include "async.h"
 #include "command.h"
 #include "dispatch.h"
 #include "pool.h"
-
-int
-pool_engine_init(shard_pool *pool)
-{
-    const conf_pool *c = pool->conf;
-    size_t per = (size_t)c->server_connections, total;
-
-    engine_init(&pool->engine, c->timeout_ms);
-    if (!c->redis)
-        return SHARD_OK; /* memcached pools have no Redis connections */
-    total = c->server_count * per;
-    pool->conns_per_server = per;
-    pool->conns = calloc(total, sizeof(*pool->conns));
-    pool->next_conn = calloc(c->server_count, sizeof(*pool->next_conn));
-    if (pool->conns == NULL || pool->next_conn == NULL)
-        return SHARD_ENOMEM;
-    for (size_t i = 0; i < total; i++) {
-        size_t s = i / per;
-        pool->conns[i] = conn_new(&pool->engine, &c->servers[s], (int)s,
-                                  c->redis_auth, c->redis_db);
-        if (pool->conns[i] == NULL ||
-            engine_add_conn(&pool->engine, pool->conns[i]) != SHARD_OK) {
-            conn_free(pool->conns[i]);
-            return SHARD_ENOMEM;
-        }
-        /* twemproxy's preconnect opens one connection per server. */
-        if (c->preconnect && i % per == 0)
-            conn_preconnect(pool->conns[i]);
-    }
-    return SHARD_OK;
-}
-
-void
-pool_engine_shutdown(shard_pool *pool)
-{
-    request *r, *next;
-
-    txn_pool_closing(pool);
-    engine_shutdown(&pool->engine);
-    for (r = pool->pipe_head; r != NULL; r = next) {
-        next = r->next;
-        request_free(r);
-    }
-    pool->pipe_head = pool->pipe_tail = NULL;
-    free(pool->conns);
-    free(pool->next_conn);
-    pool->conns = NULL;
-    pool->next_conn = NULL;
-}
 
 /* Common checks of every Redis call. */
 static int
@@ -70,19 +24,9 @@ check_redis_pool(shard_pool *pool)
         return pool_fail(pool, SHARD_EUNSUPPORTED,
                          "pool '%s' is a memcached pool (redis: false)",
                          pool->conf->name);
-    if (pool->engine.closing)
+    if (engine_closing(&pool->engine))
         return pool_fail(pool, SHARD_ECLOSED, "pool is being freed");
     return SHARD_OK;
-}
-
-/* After a public call: a free requested inside a callback happens now. */
-static void
-pool_settle(shard_pool *pool)
-{
-    if (pool->free_pending && pool->engine.delivering == 0) {
-        pool->free_pending = false;
-        shard_pool_free(pool);
-    }
 }
 
 /* Waits for `r`, then hands over its reply or sets the pool message. */
@@ -307,94 +251,6 @@ shard_get_reply(shard_pool *pool, shard_reply **out)
 /* --- async ---------------------------------------------------------------- */
 
 SHARD_API int
-shard_pool_set_event_hooks(shard_pool *pool, shard_watch_fn watch,
-                           shard_timer_fn timer, void *userdata)
-{
-    engine *e;
-
-    if (pool == NULL || (watch == NULL) != (timer == NULL))
-        return SHARD_EINVAL;
-    e = &pool->engine;
-    if (e->async_pending > 0)
-        return pool_fail(pool, SHARD_ESTATE, "async commands are pending");
-    /* The old loop forgets our fds; the new one learns those in use. */
-    for (size_t i = 0; i < e->nconns && e->hooks.watch != NULL; i++) {
-        conn *c = e->conns[i];
-        if (c->watched)
-            e->hooks.watch(c->fd, SHARD_WATCH_NONE, &c->watch_data,
-                           e->hooks.userdata);
-        c->watched = false;
-        c->watch_data = NULL;
-    }
-    if (e->hooks.timer != NULL && e->timer_ms != -1)
-        e->hooks.timer(-1, e->hooks.userdata);
-    e->hooks = (engine_hooks){watch, timer, userdata};
-    e->timer_ms = -1;
-    for (size_t i = 0; i < e->nconns && watch != NULL; i++) {
-        conn *c = e->conns[i];
-        if (c->ac != NULL && c->events != 0) {
-            watch(c->fd, c->events, &c->watch_data, userdata);
-            c->watched = true;
-        }
-    }
-    return SHARD_OK;
-}
-
-SHARD_API void
-shard_pool_on_fd(shard_pool *pool, int fd, int events)
-{
-    if (pool == NULL)
-        return;
-    engine_on_fd(&pool->engine, fd, events);
-    engine_deliver(&pool->engine);
-    engine_update_timer(&pool->engine);
-    pool_settle(pool);
-}
-
-SHARD_API void
-shard_pool_on_timeout(shard_pool *pool)
-{
-    if (pool == NULL)
-        return;
-    engine_check_deadlines(&pool->engine);
-    engine_deliver(&pool->engine);
-    engine_update_timer(&pool->engine);
-    pool_settle(pool);
-}
-
-/* Registers an async request: counted, and the timer told about it. */
-int
-pool_track_async(shard_pool *pool, request *r, shard_reply_fn fn,
-                 void *userdata)
-{
-    if (r == NULL)
-        return pool_fail(pool, SHARD_ENOMEM, "out of memory");
-    r->fn = fn;
-    r->userdata = userdata;
-    r->pool = pool;
-    pool->engine.async_pending++;
-    engine_update_timer(&pool->engine);
-    return SHARD_OK;
-}
-
-/* Checks shared by the async submit calls. */
-int
-pool_check_async(shard_pool *pool, shard_reply_fn fn)
-{
-    int rc = check_redis_pool(pool);
-
-    if (rc != SHARD_OK)
-        return rc;
-    if (fn == NULL)
-        return pool_fail(pool, SHARD_EINVAL, "callback is NULL");
-    if (pool->engine.hooks.watch == NULL)
-        return pool_fail(pool, SHARD_ESTATE,
-                         "no event loop: call shard_pool_set_event_hooks() "
-                         "(or an adapter) first");
-    return SHARD_OK;
-}
-
-SHARD_API int
 shard_command_async(shard_pool *pool, int argc, const char **argv,
                     const size_t *argvlen, shard_reply_fn fn, void *userdata)
 {
@@ -403,16 +259,10 @@ shard_command_async(shard_pool *pool, int argc, const char **argv,
 
     if (pool == NULL)
         return SHARD_EINVAL;
-    if ((rc = pool_check_async(pool, fn)) != SHARD_OK ||
+    if ((rc = async_check(pool, fn)) != SHARD_OK ||
         (rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
         return rc;
     request *r = dispatch_submit(pool, MODE_ASYNC, &a);
     dispatch_args_done(&a);
-    return pool_track_async(pool, r, fn, userdata);
-}
-
-SHARD_API size_t
-shard_pool_pending(const shard_pool *pool)
-{
-    return pool != NULL ? pool->engine.async_pending : 0;
+    return async_track(pool, r, fn, userdata);
 }

@@ -5,12 +5,34 @@
  */
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "reply.h"
+
+/* hiredis reads our objects as redisReply: a hiredis whose reply has
+ * another layout must fail to build, not misread replies. */
+#define SAME_FIELD(f)                                                          \
+    _Static_assert(offsetof(shard_reply, f) == offsetof(redisReply, f) &&      \
+                       sizeof(((shard_reply *)0)->f) ==                        \
+                           sizeof(((redisReply *)0)->f),                       \
+                   "shard_reply." #f " differs from redisReply." #f)
+SAME_FIELD(type);
+SAME_FIELD(integer);
+SAME_FIELD(len);
+SAME_FIELD(str);
+SAME_FIELD(elements);
+SAME_FIELD(element);
+_Static_assert(SHARD_REPLY_STRING == REDIS_REPLY_STRING &&
+                   SHARD_REPLY_ARRAY == REDIS_REPLY_ARRAY &&
+                   SHARD_REPLY_INTEGER == REDIS_REPLY_INTEGER &&
+                   SHARD_REPLY_NIL == REDIS_REPLY_NIL &&
+                   SHARD_REPLY_STATUS == REDIS_REPLY_STATUS &&
+                   SHARD_REPLY_ERROR == REDIS_REPLY_ERROR,
+               "reply types are numbered as hiredis numbers them");
 
 shard_reply *
 reply_new(int type)

@@ -5,11 +5,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <shard/redis.h>
+#include <shard/reply.h>
 
 /*
  * The first six fields have redisReply's layout: hiredis' async code reads
- * `type` of the objects our reader functions build.
+ * the objects our reader functions build as redisReply (reply.c checks
+ * the layout at compile time).
  */
 struct shard_reply {
     int type;                     /* SHARD_REPLY_* */

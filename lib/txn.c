@@ -7,51 +7,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <shard/redis.h>
+
+#include "async.h"
 #include "command.h"
+#include "conn_redis.h"
 #include "dispatch.h"
 #include "pool.h"
 
 struct shard_txn {
-    shard_pool *pool;       /* NULL once the pool is freed */
-    conn *conn;             /* its own connection; NULL once closed */
-    int server;             /* index of the server it runs on */
-    bool connected_once;    /* its connection was opened */
-    struct shard_txn *next; /* in pool->txns */
+    pool_child link;     /* pool and own connection; cut on pool free */
+    int server;          /* index of the server it runs on */
+    bool connected_once; /* its connection was opened */
 };
+
+/* A transaction's connection, to the server of its key. */
+static conn *
+txn_conn_new(shard_pool *pool, int server)
+{
+    const conf_pool *c = pool->conf;
+    conn *cn = conn_redis_new(&pool->engine.env, &pool->servers[server].target,
+                              server, c->redis_auth, c->redis_db);
+
+    if (cn != NULL && engine_add_conn(&pool->engine, cn) != SHARD_OK) {
+        conn_free(cn);
+        cn = NULL;
+    }
+    return cn;
+}
 
 SHARD_API int
 shard_txn_begin(shard_pool *pool, shard_txn **out, const char *key,
                 size_t keylen)
 {
-    const conf_pool *c;
     int server;
 
-    if (pool == NULL || out == NULL || (key == NULL && keylen > 0))
-        return SHARD_EINVAL;
+    if (pool == NULL)
+        return error_set_last(SHARD_EINVAL, "pool is NULL");
+    if (out == NULL || (key == NULL && keylen > 0))
+        return pool_fail(pool, SHARD_EINVAL, "%s is NULL",
+                         out == NULL ? "out" : "key");
     *out = NULL;
-    c = pool->conf;
-    if (!c->redis)
+    if (!pool->conf->redis)
         return pool_fail(pool, SHARD_EUNSUPPORTED,
-                         "pool '%s' is a memcached "
-                         "pool",
-                         c->name);
+                         "pool '%s' is a memcached pool", pool->conf->name);
     if ((server = shard_pool_locate(pool, key ? key : "", keylen)) < 0)
         return server;
     shard_txn *txn = calloc(1, sizeof(*txn));
-    if (txn == NULL)
-        return pool_fail(pool, SHARD_ENOMEM, "out of memory");
-    txn->conn = conn_new(&pool->engine, &c->servers[server], server,
-                         c->redis_auth, c->redis_db);
-    if (txn->conn == NULL ||
-        engine_add_conn(&pool->engine, txn->conn) != SHARD_OK) {
-        conn_free(txn->conn);
+    if (txn == NULL || (txn->link.conn = txn_conn_new(pool, server)) == NULL) {
         free(txn);
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
     }
-    txn->pool = pool;
     txn->server = server;
-    txn->next = pool->txns;
-    pool->txns = txn;
+    pool_child_add(pool, &txn->link);
     *out = txn;
     return SHARD_OK;
 }
@@ -59,7 +67,9 @@ shard_txn_begin(shard_pool *pool, shard_txn **out, const char *key,
 SHARD_API int
 shard_txn_server(const shard_txn *txn)
 {
-    return txn != NULL ? txn->server : SHARD_EINVAL;
+    if (txn == NULL)
+        return error_set_last(SHARD_EINVAL, "txn is NULL");
+    return txn->server;
 }
 
 /* NULL when the command may run in the transaction, else the refusal. */
@@ -67,7 +77,7 @@ static shard_reply *
 txn_refusal(shard_txn *txn, const dispatch_args *a)
 {
     char err[ERROR_MAX];
-    shard_pool *pool = txn->pool;
+    shard_pool *pool = txn->link.pool;
 
     if (a->argc == 0)
         return reply_error("ERR empty command");
@@ -86,15 +96,16 @@ txn_refusal(shard_txn *txn, const dispatch_args *a)
         refusal = reply_error("%s", err);
     else if (ci->route == ROUTE_REJECT && !(ci->flags & CMD_F_TXN))
         refusal = reply_error("ERR '%s' %s", ci->name, ci->reject_reason);
-    for (int i = 0;
-         refusal == NULL && i < nkeys && pool->rules.dist != DIST_RANDOM; i++) {
+    for (int i = 0; refusal == NULL && i < nkeys &&
+                    pool->topo->rules.dist != DIST_RANDOM;
+         i++) {
         int s = shard_pool_locate(pool, a->argv[pos[i]], a->argvlen[pos[i]]);
         if (s != txn->server)
             refusal = reply_error(
                 "ERR '%s' key is on server '%s', not on the transaction's "
                 "server '%s'",
-                ci->name, s >= 0 ? pool->conf->servers[s].addr : "(none)",
-                pool->conf->servers[txn->server].addr);
+                ci->name, s >= 0 ? pool->servers[s].target.addr : "(none)",
+                pool->servers[txn->server].target.addr);
     }
     free(pos);
     return refusal;
@@ -104,30 +115,53 @@ txn_refusal(shard_txn *txn, const dispatch_args *a)
 static request *
 txn_submit(shard_txn *txn, request_mode mode, const dispatch_args *a)
 {
+    shard_pool *pool = txn->link.pool;
     shard_reply *refusal = txn_refusal(txn, a);
-    conn *c = txn->conn;
+    conn *c = txn->link.conn;
 
     if (refusal != NULL)
-        return dispatch_local(txn->pool, mode, refusal);
-    if (txn->connected_once && c->ac == NULL) {
-        request *r = request_new(&txn->pool->engine, mode, 1);
+        return dispatch_local(pool, mode, refusal);
+    if (txn->connected_once && c->fd < 0) {
+        request *r = request_new(&pool->engine, mode, 1);
         if (r != NULL)
-            engine_fragment_done(&r->frags[0], NULL, SHARD_ECONN,
-                                 "the transaction's connection was lost; "
-                                 "begin a new transaction");
+            fragment_done(&r->frags[0], NULL, SHARD_ECONN,
+                          "the transaction's connection was lost; "
+                          "begin a new transaction");
         return r;
     }
-    request *r = dispatch_direct(txn->pool, mode, c, a);
-    txn->connected_once = txn->connected_once || c->ac != NULL;
+    request *r = dispatch_direct(pool, mode, c, a);
+    txn->connected_once = txn->connected_once || c->fd >= 0;
     return r;
 }
 
+/* The transaction is usable: SHARD_ECLOSED (last error set) once its pool
+ * is freed. */
 static int
-txn_check(shard_txn *txn)
+txn_check(const shard_txn *txn)
 {
-    if (txn->pool == NULL || txn->conn == NULL)
-        return SHARD_ECLOSED;
+    if (txn->link.pool == NULL || txn->link.conn == NULL)
+        return error_set_last(SHARD_ECLOSED,
+                              "the transaction's pool was freed");
     return SHARD_OK;
+}
+
+/* Waits for `r` of a blocking call, then hands over its reply. */
+static int
+txn_finish(shard_pool *pool, request *r, shard_reply **out)
+{
+    int rc = engine_wait(&pool->engine, r);
+
+    if (rc != SHARD_OK)
+        pool_fail(pool, rc, "the event loop failed while waiting");
+    else if (r->status != SHARD_OK)
+        rc = pool_fail(pool, r->status, "%s",
+                       r->errmsg ? r->errmsg : shard_strerror(r->status));
+    else {
+        *out = r->reply;
+        r->reply = NULL;
+    }
+    request_free(r);
+    return rc;
 }
 
 SHARD_API int
@@ -137,26 +171,23 @@ shard_txn_command_argv(shard_txn *txn, shard_reply **out, int argc,
     dispatch_args a;
     int rc;
 
-    if (txn == NULL || out == NULL)
-        return SHARD_EINVAL;
-    *out = NULL;
+    if (txn == NULL)
+        return error_set_last(SHARD_EINVAL, "txn is NULL");
     if ((rc = txn_check(txn)) != SHARD_OK)
         return rc;
-    shard_pool *pool = txn->pool;
+    shard_pool *pool = txn->link.pool;
+    if (out == NULL)
+        return pool_fail(pool, SHARD_EINVAL, "out is NULL");
+    *out = NULL;
     if ((rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
         return rc;
     request *r = txn_submit(txn, MODE_BLOCKING, &a);
     dispatch_args_done(&a);
     if (r == NULL)
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
-    rc = engine_wait(&pool->engine, r);
-    if (rc == SHARD_OK && r->status != SHARD_OK)
-        rc = pool_fail(pool, r->status, "%s", r->errmsg ? r->errmsg : "");
-    if (rc == SHARD_OK) {
-        *out = r->reply;
-        r->reply = NULL;
-    }
-    request_free(r);
+    rc = txn_finish(pool, r, out);
+    /* A callback run while waiting may have freed the pool. */
+    pool_settle(pool);
     return rc;
 }
 
@@ -169,27 +200,16 @@ shard_txn_command_async(shard_txn *txn, int argc, const char **argv,
     int rc;
 
     if (txn == NULL)
-        return SHARD_EINVAL;
+        return error_set_last(SHARD_EINVAL, "txn is NULL");
     if ((rc = txn_check(txn)) != SHARD_OK)
         return rc;
-    if ((rc = pool_check_async(txn->pool, fn)) != SHARD_OK ||
-        (rc = dispatch_args_init(txn->pool, &a, argc, argv, argvlen)) !=
-            SHARD_OK)
+    shard_pool *pool = txn->link.pool;
+    if ((rc = async_check(pool, fn)) != SHARD_OK ||
+        (rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
         return rc;
     request *r = txn_submit(txn, MODE_ASYNC, &a);
     dispatch_args_done(&a);
-    return pool_track_async(txn->pool, r, fn, userdata);
-}
-
-static void
-txn_unlink(shard_txn *txn)
-{
-    shard_txn **p = &txn->pool->txns;
-
-    while (*p != NULL && *p != txn)
-        p = &(*p)->next;
-    if (*p == txn)
-        *p = txn->next;
+    return async_track(pool, r, fn, userdata);
 }
 
 SHARD_API void
@@ -197,23 +217,13 @@ shard_txn_free(shard_txn *txn)
 {
     if (txn == NULL)
         return;
-    if (txn->pool != NULL) {
-        txn_unlink(txn);
-        engine_remove_conn(&txn->pool->engine, txn->conn);
+    shard_pool *pool = txn->link.pool;
+    if (pool != NULL) {
+        pool_child_remove(pool, &txn->link);
+        engine_remove_conn(&pool->engine, txn->link.conn);
         /* Closing discards an open MULTI; pending async calls get ECLOSED. */
-        conn_free(txn->conn);
-        engine_update_timer(&txn->pool->engine);
+        conn_free(txn->link.conn);
+        engine_update_timer(&pool->engine);
     }
     free(txn);
-}
-
-void
-txn_pool_closing(shard_pool *pool)
-{
-    /* The engine frees the connections; the handles stay until freed. */
-    for (shard_txn *t = pool->txns; t != NULL; t = t->next) {
-        t->pool = NULL;
-        t->conn = NULL;
-    }
-    pool->txns = NULL;
 }

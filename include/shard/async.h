@@ -12,7 +12,7 @@
 
 #include <shard/common.h>
 #include <shard/pool.h>
-#include <shard/redis.h>
+#include <shard/reply.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +39,13 @@ typedef void (*shard_watch_fn)(int fd, int events, void **watch_data,
 typedef void (*shard_timer_fn)(long timeout_ms, void *userdata);
 
 /*
+ * The pool lets go of the hooks' `userdata`: called once, when
+ * shard_pool_free() is done with the loop or the hooks are replaced or
+ * cleared. An adapter releases itself here (hiredis' ev.cleanup).
+ */
+typedef void (*shard_cleanup_fn)(void *userdata);
+
+/*
  * Called once per async command: with the reply (valid only during the
  * call) and SHARD_OK, or with NULL and a negative SHARD_E* code (timeout,
  * connection failure, SHARD_ECLOSED when the pool is freed first). A split
@@ -56,6 +63,14 @@ typedef void (*shard_reply_fn)(shard_pool *pool, const shard_reply *reply,
 SHARD_API int shard_pool_set_event_hooks(shard_pool *pool, shard_watch_fn watch,
                                          shard_timer_fn timer, void *userdata);
 
+/*
+ * Sets the cleanup of the hooks set last (NULL: none), called as
+ * shard_cleanup_fn says. SHARD_EINVAL (pool message set) when no hooks are
+ * set. Adapters set it so that the pool can release them.
+ */
+SHARD_API int shard_pool_set_event_cleanup(shard_pool *pool,
+                                           shard_cleanup_fn cleanup);
+
 /* The application's loop saw `events` (SHARD_WATCH_* bits) on `fd`. */
 SHARD_API void shard_pool_on_fd(shard_pool *pool, int fd, int events);
 
@@ -71,8 +86,10 @@ SHARD_API int shard_command_async(shard_pool *pool, int argc, const char **argv,
                                   const size_t *argvlen, shard_reply_fn fn,
                                   void *userdata);
 
-/* As shard_txn_command_argv(), completed through the event loop. */
-SHARD_API int shard_txn_command_async(shard_txn *txn, int argc,
+/* As shard_txn_command_argv() (<shard/redis.h>), completed through the
+ * event loop. */
+struct shard_txn;
+SHARD_API int shard_txn_command_async(struct shard_txn *txn, int argc,
                                       const char **argv, const size_t *argvlen,
                                       shard_reply_fn fn, void *userdata);
 

@@ -65,6 +65,15 @@ typedef struct shard_options {
         SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN                      \
     }
 
+/*
+ * Fills `opts` with the defaults of options version `version` (pass
+ * SHARD_OPTIONS_VERSION): the same as SHARD_OPTIONS_INIT, for callers that
+ * cannot use a macro (FFI). SHARD_EINVAL when `opts` is NULL or `version`
+ * is unknown to this library; shard_last_error() says which. Opening a
+ * pool with an unknown version fails the same way.
+ */
+SHARD_API int shard_options_init(shard_options *opts, int version);
+
 /* A static English description of a SHARD_* code; never NULL. */
 SHARD_API const char *shard_strerror(int code);
 

@@ -4,23 +4,11 @@
 
 #include <shard/common.h>
 #include <shard/pool.h>
+#include <shard/reply.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Reply types, numbered as in hiredis. */
-enum shard_reply_type {
-    SHARD_REPLY_STRING = 1,
-    SHARD_REPLY_ARRAY = 2,
-    SHARD_REPLY_INTEGER = 3,
-    SHARD_REPLY_NIL = 4,
-    SHARD_REPLY_STATUS = 5,
-    SHARD_REPLY_ERROR = 6
-};
-
-/* A reply from Redis or from libshard itself; read it through accessors. */
-typedef struct shard_reply shard_reply;
 
 /*
  * Sends one command and waits for its reply. `argv[i]` holds `argvlen[i]`
@@ -67,17 +55,6 @@ SHARD_API int shard_command_server_argv(shard_pool *pool, size_t index,
 /* printf-style helper over shard_command_server_argv; NULL on failure. */
 SHARD_API shard_reply *shard_command_server(shard_pool *pool, size_t index,
                                             const char *fmt, ...);
-
-SHARD_API int shard_reply_type(const shard_reply *r);
-/* String, status or error text (NUL-terminated too); NULL otherwise. */
-SHARD_API const char *shard_reply_str(const shard_reply *r, size_t *len);
-SHARD_API long long shard_reply_integer(const shard_reply *r);
-/* Number of elements of an array; 0 otherwise. */
-SHARD_API size_t shard_reply_len(const shard_reply *r);
-/* Element `i` of an array; NULL when out of range or not an array. */
-SHARD_API const shard_reply *shard_reply_at(const shard_reply *r, size_t i);
-/* Frees a reply from a blocking call; NULL is fine. */
-SHARD_API void shard_reply_free(shard_reply *r);
 
 /*
  * Transactions and WATCH on one server. A transaction owns its own

@@ -6,6 +6,7 @@
 #include <shard/common.h>
 #include <shard/pool.h>
 #include <shard/redis.h>
+#include <shard/reply.h>
 #include <shard/version.h>
 
 #endif

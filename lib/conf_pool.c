@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "conf_value.h"
+#include "conf_pool.h"
 #include "error.h"
 
 /* twemproxy's port that is left out of the identity (libmemcached's). */
@@ -99,9 +99,30 @@ set_bool(bool *field, const char *value, size_t len)
     return NULL;
 }
 
-/* The listen host must resolve, as twemproxy resolves it at load time. */
+/* A host getaddrinfo could resolve: letters, digits, '-', '.', ':' (v6). */
 static bool
-listen_host_resolves(const char *host, size_t hostlen, int port)
+host_name_shaped(const char *host, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = host[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+                  ch == ':' || ch == '_' || ch == '%';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The listen host must resolve, as twemproxy resolves it at load time.
+ * With `no_dns` only its shape is checked: a numeric address, or a name
+ * getaddrinfo would look up.
+ */
+static bool
+listen_host_resolves(const char *host, size_t hostlen, int port, bool no_dns)
 {
     struct addrinfo hints = {0}, *ai = NULL;
     char node[NI_MAXHOST], service[16];
@@ -111,6 +132,8 @@ listen_host_resolves(const char *host, size_t hostlen, int port)
     memcpy(node, host, hostlen);
     node[hostlen] = '\0';
     snprintf(service, sizeof(service), "%d", port);
+    if (no_dns)
+        return host_name_shaped(node, hostlen);
     hints.ai_flags = AI_NUMERICSERV;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -160,7 +183,7 @@ set_listen(conf_builder *b, const char *value, size_t len, unsigned line)
         int port = twemproxy_atoi(value + colon + 1, len - (size_t)colon - 1);
         if (!valid_port(port))
             return "has an invalid port in \"hostname:port\" format string";
-        if (!listen_host_resolves(value, (size_t)colon, port))
+        if (!listen_host_resolves(value, (size_t)colon, port, b->no_dns))
             return "has a host that does not resolve";
     }
     if (reason == NULL && (b->pool.listen = dup_bytes(value, len)) == NULL)
@@ -403,9 +426,10 @@ conf_builder_set(conf_builder *b, const char *key, const char *value,
 }
 
 void
-conf_builder_init(conf_builder *b, char *name, unsigned line)
+conf_builder_init(conf_builder *b, char *name, unsigned line, bool no_dns)
 {
     memset(b, 0, sizeof(*b));
+    b->no_dns = no_dns;
     b->pool.name = name;
     b->pool.line = line;
     b->pool.hash = HASH_FNV1A_64;
@@ -570,4 +594,16 @@ conf_free(conf_file *cf)
         pool_free(&cf->pools[i]);
     free(cf->pools);
     free(cf);
+}
+
+const conf_pool *
+conf_find_pool(const conf_file *cf, const char *name)
+{
+    if (name == NULL)
+        return cf->pool_count == 1 ? &cf->pools[0] : NULL;
+    for (size_t i = 0; i < cf->pool_count; i++) {
+        if (strcmp(cf->pools[i].name, name) == 0)
+            return &cf->pools[i];
+    }
+    return NULL;
 }

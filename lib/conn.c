@@ -1,0 +1,183 @@
+/*
+ * The neutral half of a server connection: its place in the application's
+ * loop, its queue of fragments and its health reports. The backend does
+ * the protocol through c->ops.
+ *
+ * Replies come back in request order, so the fragments of a connection
+ * form a FIFO and the head has the earliest deadline. A connection closed
+ * on a timeout is never reused, so a late reply can never reach a later
+ * request.
+ */
+#include <string.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "error.h"
+
+void
+conn_init(conn *c, const conn_ops *ops, conn_env *env,
+          const conn_target *target, int server)
+{
+    memset(c, 0, sizeof(*c));
+    c->ops = ops;
+    c->env = env;
+    c->target = target;
+    c->server = server;
+    c->fd = -1;
+}
+
+void
+conn_set_events(conn *c, int events)
+{
+    conn_env *env = c->env;
+
+    if (events == c->events && c->watched == (events != 0))
+        return;
+    c->events = events;
+    if (env->watch == NULL)
+        return;
+    env->watch(c->fd, events, &c->watch_data, env->watch_userdata);
+    c->watched = events != 0;
+    if (!c->watched)
+        c->watch_data = NULL;
+}
+
+void
+conn_push(conn *c, fragment *f)
+{
+    f->next = NULL;
+    if (c->tail != NULL)
+        c->tail->next = f;
+    else
+        c->head = f;
+    c->tail = f;
+    f->conn = c;
+}
+
+fragment *
+conn_pop(conn *c)
+{
+    fragment *f = c->head;
+
+    if (f != NULL) {
+        c->head = f->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        f->next = NULL;
+    }
+    return f;
+}
+
+void
+conn_server_failed(conn *c, const char *why)
+{
+    conn_env *env = c->env;
+
+    if (env->failed != NULL && !env->closing)
+        env->failed(env->health_owner, c->server, why);
+}
+
+void
+conn_server_answered(conn *c)
+{
+    conn_env *env = c->env;
+
+    if (env->answered != NULL)
+        env->answered(env->health_owner, c->server);
+}
+
+void
+conn_gone(conn *c, const char *why)
+{
+    conn_set_events(c, SHARD_WATCH_NONE);
+    c->fd = -1;
+    /* Every close but the pool's own shutdown counts against the server. */
+    if (c->close_status != SHARD_ECLOSED)
+        conn_server_failed(c, why);
+}
+
+bool
+conn_fail_reason(const conn *c, const fragment *f, int *status, char *msg,
+                 size_t len)
+{
+    if (c->close_status == 0)
+        return false;
+    *status = c->close_status;
+    error_format(msg, len, "%s", c->close_msg);
+    if (*status == SHARD_ETIMEDOUT && f->deadline_us > clock_monotonic_us()) {
+        *status = SHARD_ECONN;
+        error_format(msg, len, "%s (closed with a timed out request)",
+                     c->close_msg);
+    }
+    return true;
+}
+
+int
+conn_send(conn *c, fragment *f, int argc, const char **argv,
+          const size_t *argvlen, char *err, size_t errlen)
+{
+    int rc;
+
+    if (c->fd < 0) {
+        c->close_status = 0;
+        if ((rc = c->ops->connect(c, err, errlen)) != SHARD_OK)
+            return rc;
+    }
+    rc = c->ops->send(c, f, argc, argv, argvlen, err, errlen);
+    if (rc == SHARD_OK)
+        conn_push(c, f);
+    return rc;
+}
+
+void
+conn_close(conn *c, int status, const char *msg)
+{
+    if (c->fd < 0)
+        return;
+    c->close_status = status;
+    error_format(c->close_msg, sizeof(c->close_msg), "%s", msg);
+    c->ops->close(c);
+}
+
+void
+conn_handle(conn *c, int events)
+{
+    int fd = c->fd;
+
+    /* Reading first also learns of a reset before writing into it. */
+    if (fd >= 0 && (events & SHARD_WATCH_READ))
+        c->ops->read(c);
+    /* The read may have closed the connection. */
+    if (fd >= 0 && c->fd == fd && (events & SHARD_WATCH_WRITE))
+        c->ops->write(c);
+}
+
+bool
+conn_is_connected(const conn *c)
+{
+    return c->fd >= 0 && c->ops->connected(c);
+}
+
+void
+conn_preconnect(conn *c)
+{
+    char err[ERROR_MAX];
+
+    if (c->fd < 0) {
+        c->close_status = 0;
+        (void)c->ops->connect(c, err, sizeof(err));
+    }
+}
+
+void
+conn_free(conn *c)
+{
+    char msg[ERROR_MAX];
+
+    if (c == NULL)
+        return;
+    error_format(msg, sizeof(msg), "pool closed before server '%s' replied",
+                 c->target->addr);
+    conn_close(c, SHARD_ECLOSED, msg);
+    c->ops->destroy(c);
+}

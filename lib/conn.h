@@ -1,0 +1,135 @@
+/*
+ * A backend-neutral server connection: a socket the engine watches, the
+ * fragments waiting on it in order, and a small table of operations that
+ * a backend (conn_redis.c: Redis over hiredis) fills in, as hiredis'
+ * redisContextFuncs or libcurl's connection filters. The engine, the
+ * private poll loop and the servers only ever see this.
+ */
+#ifndef SHARD_LIB_CONN_H
+#define SHARD_LIB_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <shard/async.h>
+
+#include "request.h"
+#include "resp.h"
+
+typedef struct conn conn;
+
+/* Where a connection goes. Its server owns it and may change it
+ * (Sentinel): a connection reads it each time it connects. */
+typedef struct conn_target {
+    char *host; /* host name or address, or the unix socket path */
+    int port;   /* 0 for a unix socket */
+    char *addr; /* "host:port" or the path, for messages */
+} conn_target;
+
+/* Reports a server's health to the layer that keeps it (the pool). */
+typedef void (*conn_failed_fn)(void *owner, int server, const char *why);
+typedef void (*conn_answered_fn)(void *owner, int server);
+
+/* What the connections of one engine share. */
+typedef struct conn_env {
+    shard_watch_fn watch;      /* the application's hook; NULL: private loop */
+    void *watch_userdata;      /* passed to watch */
+    conn_failed_fn failed;     /* a server failed (optional) */
+    conn_answered_fn answered; /* a server answered (optional) */
+    void *health_owner;        /* passed to both */
+    bool closing;              /* the pool is being freed: not a failure */
+    resp_buf scratch;          /* encoding space; one thread at a time */
+} conn_env;
+
+/* A backend: what the engine may ask of a connection. */
+typedef struct conn_ops {
+    const char *name; /* "redis", for messages */
+    /* Starts connecting (fd set, write interest for the handshake). */
+    int (*connect)(conn *c, char *err, size_t errlen);
+    /* Queues the command for `f`, answered in queue order. */
+    int (*send)(conn *c, fragment *f, int argc, const char **argv,
+                const size_t *argvlen, char *err, size_t errlen);
+    void (*read)(conn *c);  /* the socket is readable */
+    void (*write)(conn *c); /* the socket is writable */
+    /* Closes now; every queued fragment fails (conn_fail_reason). */
+    void (*close)(conn *c);
+    bool (*connected)(const conn *c); /* connect(2) has completed */
+    void (*destroy)(conn *c);         /* frees the backend (already closed) */
+} conn_ops;
+
+struct conn {
+    const conn_ops *ops;       /* the backend */
+    conn_env *env;             /* shared with the engine's connections */
+    const conn_target *target; /* where it goes; owned by its server */
+    int server;                /* server index in the pool */
+    int fd;                    /* the socket; -1 while closed */
+    int events;                /* SHARD_WATCH_* bits the backend wants */
+    bool watched;              /* the application's hook knows the fd */
+    void *watch_data;          /* the application's slot for this fd */
+    fragment *head;            /* oldest fragment awaiting a reply */
+    fragment *tail;            /* newest one */
+    int close_status;          /* why we closed it (0: the peer did) */
+    char close_msg[256];       /* ... in words */
+};
+
+/* Sets up the neutral part of a backend's connection (closed, empty). */
+void conn_init(conn *c, const conn_ops *ops, conn_env *env,
+               const conn_target *target, int server);
+
+/*
+ * Queues a command for fragment `f` (connecting first when needed). On
+ * failure returns a negative SHARD_E* code with the reason in `err`, and
+ * nothing is queued.
+ */
+int conn_send(conn *c, fragment *f, int argc, const char **argv,
+              const size_t *argvlen, char *err, size_t errlen);
+
+/*
+ * Closes the connection now: every pending fragment fails with `status`
+ * (collateral ones, whose own deadline has not passed, with SHARD_ECONN)
+ * and the message `msg`.
+ */
+void conn_close(conn *c, int status, const char *msg);
+
+/* Closes (failing what is pending with SHARD_ECLOSED) and frees. */
+void conn_free(conn *c);
+
+/* The socket is ready for SHARD_WATCH_* `events`. */
+void conn_handle(conn *c, int events);
+
+/* True once the socket's connect(2) has completed. */
+bool conn_is_connected(const conn *c);
+
+/* Connects now if not connected (preconnect); failures are ignored. */
+void conn_preconnect(conn *c);
+
+/* --- for backends --------------------------------------------------------- */
+
+/* The backend now waits for `events` (SHARD_WATCH_* bits). */
+void conn_set_events(conn *c, int events);
+
+/* Appends `f` to the queue of fragments awaiting replies. */
+void conn_push(conn *c, fragment *f);
+
+/* Takes the oldest fragment off the queue; NULL when empty. */
+fragment *conn_pop(conn *c);
+
+/*
+ * The socket is gone (the backend has let go of it): stops watching it,
+ * and reports the server failed for `why` unless the pool closed it.
+ */
+void conn_gone(conn *c, const char *why);
+
+/* Health reports about the connection's server. */
+void conn_server_failed(conn *c, const char *why);
+void conn_server_answered(conn *c);
+
+/*
+ * When we closed the connection (conn_close), the status and message for
+ * fragment `f`, which got no reply; false when the peer or the network
+ * closed it, for the backend to say why.
+ */
+bool conn_fail_reason(const conn *c, const fragment *f, int *status, char *msg,
+                      size_t len);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * A request and its fragments: one command from the application, split
+ * into one fragment per server it goes to. Whoever submits a request
+ * chooses how its fragments become one reply (its join function); the
+ * engine chooses what happens once it is complete.
+ */
+#ifndef SHARD_LIB_REQUEST_H
+#define SHARD_LIB_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <shard/async.h>
+
+#include "reply.h"
+
+typedef struct request request;
+struct conn;
+struct engine;
+
+/* Which join a split request uses (fanout.c implements all but SINGLE). */
+typedef enum join_kind {
+    JOIN_SINGLE, /* one fragment: its reply is the request's */
+    JOIN_MGET,   /* arrays joined in key order */
+    JOIN_SUM,    /* integers summed */
+    JOIN_MSET    /* +OK when every part said OK */
+} join_kind;
+
+/* Who waits for a request and how it is handed over. */
+typedef enum request_mode {
+    MODE_BLOCKING,  /* a blocking call polls until `done` */
+    MODE_PIPELINED, /* queued in the pool's pipeline until read */
+    MODE_ASYNC      /* `fn` is called from the delivery queue */
+} request_mode;
+
+/* A step of a request's life, set by the layer that owns it. */
+typedef void (*request_fn)(request *r);
+
+/* One part of a request, sent to one server connection. */
+typedef struct fragment {
+    request *req;          /* the request it belongs to */
+    int server;            /* server index */
+    const char *addr;      /* its address, for messages */
+    struct conn *conn;     /* where it waits for its reply; NULL when done */
+    struct fragment *next; /* next in conn's FIFO of pending fragments */
+    int64_t deadline_us;   /* monotonic time it times out; 0: never */
+    shard_reply *reply;    /* its reply once in (kept from the reader) */
+    int status;            /* SHARD_OK, or why no reply came */
+    char *errmsg;          /* text of a failure, owned */
+    size_t cursor;         /* JOIN_MGET: next element to take */
+} fragment;
+
+struct request {
+    struct engine *engine;  /* owner */
+    request_mode mode;      /* see request_mode */
+    join_kind join;         /* which join join_fn performs */
+    request_fn join_fn;     /* fragments -> reply; NULL: the single one's */
+    request_fn complete_fn; /* the owner's: runs once the reply is final */
+    const char *name;       /* command name for messages (static) */
+    shard_reply_fn fn;      /* MODE_ASYNC: the callback */
+    void *userdata;         /* ... and its userdata */
+    shard_pool *pool;       /* passed to fn */
+    size_t nfrags;          /* fragments in frags */
+    size_t pending;         /* fragments still waiting */
+    fragment *frags;        /* `one`, or the array after the request */
+    fragment one;           /* storage for the common single fragment */
+    int *key_frag;          /* JOIN_MGET: fragment index of each key */
+    size_t nkeys;           /* length of key_frag */
+    shard_reply *reply;     /* the joined reply when done */
+    int status;             /* SHARD_OK or why there is no reply */
+    char *errmsg;           /* text for a negative status, owned */
+    bool done;              /* reply/status final */
+    request *next;          /* in the delivery queue or the pipeline */
+};
+
+/*
+ * A zeroed request with `nfrags` fragments, in one allocation; NULL when
+ * out of memory. The owner sets engine, mode and complete_fn.
+ */
+request *request_alloc(size_t nfrags);
+
+/* Frees the request, its fragments' replies and messages; NULL is fine. */
+void request_free(request *r);
+
+/*
+ * Fragment `f` got its reply (taken over) or failed with `status` and
+ * `errmsg` (copied). When it was the last one, the request is joined and
+ * its complete_fn runs.
+ */
+void fragment_done(fragment *f, shard_reply *reply, int status,
+                   const char *errmsg);
+
+/* Finishes a one-fragment request at once with a local `reply` (taken
+ * over; NULL means out of memory). */
+void request_finish_local(request *r, shard_reply *reply);
+
+/* The join of a one-fragment request: its reply or its failure. */
+void request_join_single(request *r);
+
+#endif

@@ -1,0 +1,55 @@
+/* Servers: identity and address from the config, connections round robin. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+int
+server_init(struct server *s, size_t index, const conf_server *cs)
+{
+    memset(s, 0, sizeof(*s));
+    s->index = index;
+    s->identity = cs->identity;
+    s->identity_len = cs->identity_len;
+    s->weight = cs->weight;
+    s->live = true;
+    s->target.port = cs->port;
+    s->target.host = strdup(cs->host);
+    s->target.addr = strdup(cs->addr);
+    if (s->target.host == NULL || s->target.addr == NULL) {
+        server_release(s);
+        return SHARD_ENOMEM;
+    }
+    return SHARD_OK;
+}
+
+void
+server_release(struct server *s)
+{
+    free(s->target.host);
+    free(s->target.addr);
+    free(s->conns);
+    s->target.host = s->target.addr = NULL;
+    s->conns = NULL;
+    s->nconns = 0;
+}
+
+int
+server_add_conn(struct server *s, conn *c)
+{
+    conn **grown = realloc(s->conns, (s->nconns + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return SHARD_ENOMEM;
+    s->conns = grown;
+    s->conns[s->nconns++] = c;
+    return SHARD_OK;
+}
+
+conn *
+server_pick(struct server *s)
+{
+    if (s->nconns == 0)
+        return NULL;
+    return s->conns[s->next_conn++ % s->nconns];
+}
