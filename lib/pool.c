@@ -28,6 +28,16 @@ pool_fail(shard_pool *pool, int code, const char *fmt, ...)
     return code;
 }
 
+int
+pool_check_arg(shard_pool *pool, const void *arg, const char *what)
+{
+    if (pool == NULL)
+        return error_set_last(SHARD_EINVAL, "pool is NULL");
+    if (arg == NULL)
+        return pool_fail(pool, SHARD_EINVAL, "%s is NULL", what);
+    return SHARD_OK;
+}
+
 /* --- the config ----------------------------------------------------------- */
 
 static int

@@ -59,6 +59,13 @@ void pool_readmit(shard_pool *pool);
 /* The server of `key` on the current topology; -1 when none is live. */
 int pool_locate(shard_pool *pool, const char *key, size_t len);
 
+/*
+ * The arguments every call checks first: SHARD_EINVAL when `pool` is NULL
+ * (shard_last_error() says so) or `arg` is (the pool's message names it,
+ * `what`); SHARD_OK otherwise.
+ */
+int pool_check_arg(shard_pool *pool, const void *arg, const char *what);
+
 /* After a public call: a free requested inside a callback happens now. */
 void pool_settle(shard_pool *pool);
 

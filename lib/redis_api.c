@@ -73,8 +73,8 @@ shard_command_argv(shard_pool *pool, shard_reply **out, int argc,
 {
     int rc;
 
-    if (pool == NULL || out == NULL)
-        return SHARD_EINVAL;
+    if ((rc = pool_check_arg(pool, out, "out")) != SHARD_OK)
+        return rc;
     *out = NULL;
     if ((rc = check_redis_pool(pool)) == SHARD_OK)
         rc = run_blocking(pool, out, argc, argv, argvlen, NULL);
@@ -134,7 +134,7 @@ shard_command(shard_pool *pool, const char *fmt, ...)
     shard_reply *reply;
     va_list ap;
 
-    if (pool == NULL || fmt == NULL)
+    if (pool_check_arg(pool, fmt, "fmt") != SHARD_OK)
         return NULL;
     va_start(ap, fmt);
     reply = command_va(pool, NULL, fmt, ap);
@@ -171,8 +171,8 @@ shard_command_server_argv(shard_pool *pool, size_t index, shard_reply **out,
 {
     int rc;
 
-    if (pool == NULL || out == NULL)
-        return SHARD_EINVAL;
+    if ((rc = pool_check_arg(pool, out, "out")) != SHARD_OK)
+        return rc;
     *out = NULL;
     rc = check_server_command(pool, index, argc, argv, argvlen);
     if (rc == SHARD_OK && argc == 0)
@@ -190,7 +190,7 @@ shard_command_server(shard_pool *pool, size_t index, const char *fmt, ...)
     shard_reply *reply = NULL;
     va_list ap;
 
-    if (pool == NULL || fmt == NULL)
+    if (pool_check_arg(pool, fmt, "fmt") != SHARD_OK)
         return NULL;
     if (check_server_command(pool, index, 0, NULL, NULL) != SHARD_OK)
         return NULL;
@@ -211,7 +211,7 @@ shard_append_argv(shard_pool *pool, int argc, const char **argv,
     int rc;
 
     if (pool == NULL)
-        return SHARD_EINVAL;
+        return error_set_last(SHARD_EINVAL, "pool is NULL");
     if ((rc = check_redis_pool(pool)) != SHARD_OK ||
         (rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
         return rc;
@@ -233,8 +233,8 @@ shard_get_reply(shard_pool *pool, shard_reply **out)
     request *r;
     int rc;
 
-    if (pool == NULL || out == NULL)
-        return SHARD_EINVAL;
+    if ((rc = pool_check_arg(pool, out, "out")) != SHARD_OK)
+        return rc;
     *out = NULL;
     if ((r = pool->pipe_head) == NULL)
         return pool_fail(pool, SHARD_ESTATE,
@@ -258,7 +258,7 @@ shard_command_async(shard_pool *pool, int argc, const char **argv,
     int rc;
 
     if (pool == NULL)
-        return SHARD_EINVAL;
+        return error_set_last(SHARD_EINVAL, "pool is NULL");
     if ((rc = async_check(pool, fn)) != SHARD_OK ||
         (rc = dispatch_args_init(pool, &a, argc, argv, argvlen)) != SHARD_OK)
         return rc;
