@@ -39,6 +39,16 @@ shard_pool_set_event_cleanup(shard_pool *pool, shard_cleanup_fn cleanup)
     return SHARD_OK;
 }
 
+SHARD_API int
+shard_pool_set_error(shard_pool *pool, int code, const char *message)
+{
+    if (message == NULL)
+        message = shard_strerror(code);
+    if (pool == NULL)
+        return error_set_last(code, "%s", message);
+    return pool_fail(pool, code, "%s", message);
+}
+
 SHARD_API void
 shard_pool_on_fd(shard_pool *pool, int fd, int events)
 {

@@ -71,6 +71,15 @@ SHARD_API int shard_pool_set_event_hooks(shard_pool *pool, shard_watch_fn watch,
 SHARD_API int shard_pool_set_event_cleanup(shard_pool *pool,
                                            shard_cleanup_fn cleanup);
 
+/*
+ * Records `message` as the reason a call on `pool` failed with `code`, and
+ * returns `code`: for adapters and other glue compiled into the
+ * application, so that their failures read like libshard's own. With
+ * `pool` NULL it sets shard_last_error() instead.
+ */
+SHARD_API int shard_pool_set_error(shard_pool *pool, int code,
+                                   const char *message);
+
 /* The application's loop saw `events` (SHARD_WATCH_* bits) on `fd`. */
 SHARD_API void shard_pool_on_fd(shard_pool *pool, int fd, int events);
 

@@ -116,9 +116,8 @@ arm_free_in_callback(void)
     freed_in_callback = 0;
     cr_assert_eq(shard_pool_set_event_hooks(pool, noop_watch, noop_timer, NULL),
                  SHARD_OK);
-    cr_assert_eq(
-        shard_command_async(pool, 1, ping, NULL, free_pool_cb, NULL),
-        SHARD_OK, "%s", shard_pool_errmsg(pool));
+    cr_assert_eq(shard_command_async(pool, 1, ping, NULL, free_pool_cb, NULL),
+                 SHARD_OK, "%s", shard_pool_errmsg(pool));
 }
 
 Test(lifecycle, pool_freed_in_a_callback_during_a_txn_call_is_released)
@@ -181,9 +180,9 @@ count_cleanup(void *userdata)
 Test(lifecycle, cleanup_runs_once_when_the_pool_is_freed)
 {
     cleanups = 0;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, noop_watch, noop_timer,
-                                            &cleanups),
-                 SHARD_OK);
+    cr_assert_eq(
+        shard_pool_set_event_hooks(pool, noop_watch, noop_timer, &cleanups),
+        SHARD_OK);
     cr_assert_eq(shard_pool_set_event_cleanup(pool, count_cleanup), SHARD_OK);
     cr_expect_eq(cleanups, 0);
     shard_pool_free(pool);
@@ -194,9 +193,9 @@ Test(lifecycle, cleanup_runs_once_when_the_pool_is_freed)
 Test(lifecycle, cleanup_runs_when_the_hooks_are_replaced_or_cleared)
 {
     cleanups = 0;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, noop_watch, noop_timer,
-                                            &cleanups),
-                 SHARD_OK);
+    cr_assert_eq(
+        shard_pool_set_event_hooks(pool, noop_watch, noop_timer, &cleanups),
+        SHARD_OK);
     cr_assert_eq(shard_pool_set_event_cleanup(pool, count_cleanup), SHARD_OK);
     cr_assert_eq(shard_pool_set_event_hooks(pool, NULL, NULL, NULL), SHARD_OK);
     cr_expect_eq(cleanups, 1);
@@ -242,8 +241,9 @@ Test(lifecycle, unknown_options_version_is_refused_at_open)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int v = bad[i];
         opts.version = v;
-        cr_expect_eq(shard_pool_open_string(&p, yaml, strlen(yaml), NULL, &opts),
-                     SHARD_EINVAL, "version %d", v);
+        cr_expect_eq(
+            shard_pool_open_string(&p, yaml, strlen(yaml), NULL, &opts),
+            SHARD_EINVAL, "version %d", v);
         cr_expect_null(p);
         cr_expect(strstr(shard_last_error(), "version") != NULL, "%s",
                   shard_last_error());

@@ -12,8 +12,12 @@
  *     shard_pool_free(pool);       (pending callbacks get SHARD_ECLOSED)
  *     shard_libev_detach(ad);
  *
- * Order: call shard_libev_detach() AFTER shard_pool_free(), before the
- * loop runs again: freeing the pool still calls the watch hook (to forget
+ * Or let the pool own the adapter, as hiredis' adapters are owned by
+ * their context: shard_libev_attach(pool, NULL, ...), and shard_pool_free()
+ * releases it (no detach).
+ *
+ * Order, with `out`: call shard_libev_detach() AFTER shard_pool_free(), before
+ * the loop runs again: freeing the pool still calls the watch hook (to forget
  * its descriptors), and the adapter's timer may still be armed for it. A
  * pool freed inside one of its reply callbacks is freed for real when the
  * callback returns: detach once the loop has returned, never inside a
@@ -56,6 +60,7 @@ typedef struct shard_libev {
     shard_pool *pool;           /* the pool the hooks call back into */
     struct ev_loop *loop;       /* the application's loop */
     shard_libev_watch *watches; /* live watchers, freed on detach */
+    int owned; /* attached without `out`: the pool releases it */
 } shard_libev;
 
 static inline void
@@ -182,10 +187,27 @@ shard_libev_detach(shard_libev *ad)
 }
 
 /*
+ * The pool let go of its hooks (it was freed, or its hooks replaced or
+ * cleared): an adapter the pool owns is released now; one the application
+ * holds stays until its shard_libev_detach().
+ */
+static inline void
+shard_libev_cleanup(void *userdata)
+{
+    shard_libev *ad = (shard_libev *)userdata;
+
+    ad->pool = NULL;
+    if (ad->owned)
+        shard_libev_detach(ad);
+}
+
+/*
  * Makes `loop` drive `pool`: sets the pool's event hooks and returns the
- * adapter in *out, for shard_libev_detach(). Call it before the first
- * async command. Returns SHARD_OK, SHARD_EINVAL, SHARD_ENOMEM, or the
- * error of shard_pool_set_event_hooks() (then *out is NULL).
+ * adapter in *out, for shard_libev_detach() after shard_pool_free(). With
+ * `out` NULL the pool owns the adapter instead and releases it itself
+ * when it is freed or its hooks are replaced: nothing to detach. Call it
+ * before the first async command. Returns SHARD_OK, SHARD_EINVAL, SHARD_ENOMEM,
+ * or the error of shard_pool_set_event_hooks() (then *out is NULL).
  */
 static inline int
 shard_libev_attach(shard_pool *pool, shard_libev **out, struct ev_loop *loop)
@@ -193,14 +215,16 @@ shard_libev_attach(shard_pool *pool, shard_libev **out, struct ev_loop *loop)
     shard_libev *ad;
     int rc;
 
-    if (out == NULL)
-        return SHARD_EINVAL;
-    *out = NULL;
+    if (out != NULL)
+        *out = NULL;
     if (pool == NULL || loop == NULL)
-        return SHARD_EINVAL;
+        return shard_pool_set_error(pool, SHARD_EINVAL,
+                                    pool == NULL ? "pool is NULL"
+                                                 : "the libev loop is NULL");
     ad = (shard_libev *)calloc(1, sizeof(*ad));
     if (ad == NULL)
-        return SHARD_ENOMEM;
+        return shard_pool_set_error(pool, SHARD_ENOMEM,
+                                    "out of memory for the libev adapter");
     ad->pool = pool;
     ad->loop = loop;
     ev_timer_init(&ad->timer, shard_libev_on_timer, 0.0, 0.0);
@@ -211,7 +235,11 @@ shard_libev_attach(shard_pool *pool, shard_libev **out, struct ev_loop *loop)
         shard_libev_detach(ad);
         return rc;
     }
-    *out = ad;
+    /* Cannot fail: the hooks were just set. */
+    (void)shard_pool_set_event_cleanup(pool, shard_libev_cleanup);
+    ad->owned = out == NULL;
+    if (out != NULL)
+        *out = ad;
     return SHARD_OK;
 }
 

@@ -12,9 +12,13 @@
  *     shard_pool_free(pool);       (pending callbacks get SHARD_ECLOSED)
  *     shard_libevent_detach(ad);
  *
- * Order: call shard_libevent_detach() AFTER shard_pool_free(), before the
- * loop runs again: freeing the pool still calls the watch hook (to forget
- * its descriptors), and the adapter's timer may still be armed for it. A
+ * Or let the pool own the adapter, as hiredis' adapters are owned by
+ * their context: shard_libevent_attach(pool, NULL, ...), and shard_pool_free()
+ * releases it (no detach).
+ *
+ * Order, with `out`: call shard_libevent_detach() AFTER shard_pool_free(),
+ * before the loop runs again: freeing the pool still calls the watch hook (to
+ * forget its descriptors), and the adapter's timer may still be armed for it. A
  * pool freed inside one of its reply callbacks is freed for real when the
  * callback returns: detach once the loop has returned, never inside a
  * callback. To keep the pool but leave the loop: wait until
@@ -55,6 +59,7 @@ typedef struct shard_libevent {
     struct event_base *base;       /* the application's loop */
     struct event *timer;           /* the pool's single deadline */
     shard_libevent_watch *watches; /* live watchers, freed on detach */
+    int owned; /* attached without `out`: the pool releases it */
 } shard_libevent;
 
 static inline short
@@ -195,10 +200,27 @@ shard_libevent_detach(shard_libevent *ad)
 }
 
 /*
+ * The pool let go of its hooks (it was freed, or its hooks replaced or
+ * cleared): an adapter the pool owns is released now; one the application
+ * holds stays until its shard_libevent_detach().
+ */
+static inline void
+shard_libevent_cleanup(void *userdata)
+{
+    shard_libevent *ad = (shard_libevent *)userdata;
+
+    ad->pool = NULL;
+    if (ad->owned)
+        shard_libevent_detach(ad);
+}
+
+/*
  * Makes `base` drive `pool`: sets the pool's event hooks and returns the
- * adapter in *out, for shard_libevent_detach(). Call it before the first
- * async command. Returns SHARD_OK, SHARD_EINVAL, SHARD_ENOMEM, or the
- * error of shard_pool_set_event_hooks() (then *out is NULL).
+ * adapter in *out, for shard_libevent_detach() after shard_pool_free(). With
+ * `out` NULL the pool owns the adapter instead and releases it itself
+ * when it is freed or its hooks are replaced: nothing to detach. Call it
+ * before the first async command. Returns SHARD_OK, SHARD_EINVAL, SHARD_ENOMEM,
+ * or the error of shard_pool_set_event_hooks() (then *out is NULL).
  */
 static inline int
 shard_libevent_attach(shard_pool *pool, shard_libevent **out,
@@ -207,20 +229,23 @@ shard_libevent_attach(shard_pool *pool, shard_libevent **out,
     shard_libevent *ad;
     int rc;
 
-    if (out == NULL)
-        return SHARD_EINVAL;
-    *out = NULL;
+    if (out != NULL)
+        *out = NULL;
     if (pool == NULL || base == NULL)
-        return SHARD_EINVAL;
+        return shard_pool_set_error(pool, SHARD_EINVAL,
+                                    pool == NULL ? "pool is NULL"
+                                                 : "the libevent loop is NULL");
     ad = (shard_libevent *)calloc(1, sizeof(*ad));
     if (ad == NULL)
-        return SHARD_ENOMEM;
+        return shard_pool_set_error(pool, SHARD_ENOMEM,
+                                    "out of memory for the libevent adapter");
     ad->pool = pool;
     ad->base = base;
     ad->timer = evtimer_new(base, shard_libevent_on_timer, ad);
     if (ad->timer == NULL) {
         free(ad);
-        return SHARD_ENOMEM;
+        return shard_pool_set_error(pool, SHARD_ENOMEM,
+                                    "out of memory for the libevent timer");
     }
     rc = shard_pool_set_event_hooks(pool, shard_libevent_watch_fd,
                                     shard_libevent_set_timer, ad);
@@ -228,7 +253,11 @@ shard_libevent_attach(shard_pool *pool, shard_libevent **out,
         shard_libevent_detach(ad);
         return rc;
     }
-    *out = ad;
+    /* Cannot fail: the hooks were just set. */
+    (void)shard_pool_set_event_cleanup(pool, shard_libevent_cleanup);
+    ad->owned = out == NULL;
+    if (out != NULL)
+        *out = ad;
     return SHARD_OK;
 }
 

@@ -13,8 +13,13 @@
  *     shard_libuv_detach(ad);
  *     uv_run(loop, UV_RUN_NOWAIT);    (lets libuv finish closing handles)
  *
- * Order: call shard_libuv_detach() AFTER shard_pool_free(), before the
- * loop runs again: freeing the pool still calls the watch hook (to forget
+ * Or let the pool own the adapter, as hiredis' adapters are owned by
+ * their context: shard_libuv_attach(pool, NULL, ...), and shard_pool_free()
+ * releases it (no detach). Run the loop once more afterwards, so that libuv
+ * finishes closing the handles.
+ *
+ * Order, with `out`: call shard_libuv_detach() AFTER shard_pool_free(), before
+ * the loop runs again: freeing the pool still calls the watch hook (to forget
  * its descriptors), and the adapter's timer may still be armed for it. A
  * pool freed inside one of its reply callbacks is freed for real when the
  * callback returns: detach once the loop has returned, never inside a
@@ -65,6 +70,7 @@ typedef struct shard_libuv {
     int handles;                /* handles not closed yet (timer, polls) */
     int detached;               /* free the adapter when handles is 0 */
     int in_timer;               /* inside the timer callback */
+    int owned; /* attached without `out`: the pool releases it */
 } shard_libuv;
 
 /* A handle closed: the adapter goes once detached and the last is gone. */
@@ -224,10 +230,27 @@ shard_libuv_detach(shard_libuv *ad)
 }
 
 /*
+ * The pool let go of its hooks (it was freed, or its hooks replaced or
+ * cleared): an adapter the pool owns is released now; one the application
+ * holds stays until its shard_libuv_detach().
+ */
+static inline void
+shard_libuv_cleanup(void *userdata)
+{
+    shard_libuv *ad = (shard_libuv *)userdata;
+
+    ad->pool = NULL;
+    if (ad->owned)
+        shard_libuv_detach(ad);
+}
+
+/*
  * Makes `loop` drive `pool`: sets the pool's event hooks and returns the
- * adapter in *out, for shard_libuv_detach(). Call it before the first
- * async command. Returns SHARD_OK, SHARD_EINVAL, SHARD_ENOMEM, or the
- * error of shard_pool_set_event_hooks() (then *out is NULL, and the
+ * adapter in *out, for shard_libuv_detach() after shard_pool_free(). With
+ * `out` NULL the pool owns the adapter instead and releases it itself
+ * when it is freed or its hooks are replaced: nothing to detach. Call it
+ * before the first async command. Returns SHARD_OK, SHARD_EINVAL, SHARD_ENOMEM,
+ * or the error of shard_pool_set_event_hooks() (then *out is NULL, and the
  * adapter's timer is freed on the loop's next run).
  */
 static inline int
@@ -236,14 +259,16 @@ shard_libuv_attach(shard_pool *pool, shard_libuv **out, uv_loop_t *loop)
     shard_libuv *ad;
     int rc;
 
-    if (out == NULL)
-        return SHARD_EINVAL;
-    *out = NULL;
+    if (out != NULL)
+        *out = NULL;
     if (pool == NULL || loop == NULL)
-        return SHARD_EINVAL;
+        return shard_pool_set_error(pool, SHARD_EINVAL,
+                                    pool == NULL ? "pool is NULL"
+                                                 : "the libuv loop is NULL");
     ad = (shard_libuv *)calloc(1, sizeof(*ad));
     if (ad == NULL)
-        return SHARD_ENOMEM;
+        return shard_pool_set_error(pool, SHARD_ENOMEM,
+                                    "out of memory for the libuv adapter");
     ad->pool = pool;
     ad->loop = loop;
     uv_timer_init(loop, &ad->timer);
@@ -255,7 +280,11 @@ shard_libuv_attach(shard_pool *pool, shard_libuv **out, uv_loop_t *loop)
         shard_libuv_detach(ad);
         return rc;
     }
-    *out = ad;
+    /* Cannot fail: the hooks were just set. */
+    (void)shard_pool_set_event_cleanup(pool, shard_libuv_cleanup);
+    ad->owned = out == NULL;
+    if (out != NULL)
+        *out = ad;
     return SHARD_OK;
 }
 
