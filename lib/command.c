@@ -749,7 +749,7 @@ unknown_subcommand(const command_info *ci, const char *sub, size_t len,
     for (; n < len && n < sizeof(shown) - 1 && sub[n] != '\0'; n++)
         shown[n] = (sub[n] == '\r' || sub[n] == '\n') ? ' ' : sub[n];
     shown[n] = '\0';
-    for (; ci->name[u] != '\0' && u < sizeof(upper) - 1; u++) {
+    for (; u < sizeof(upper) - 1 && ci->name[u] != '\0'; u++) {
         char c = ci->name[u];
 
         upper[u] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;

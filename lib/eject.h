@@ -14,9 +14,9 @@
 
 /* A pool's ejection settings. */
 typedef struct eject_policy {
-    bool enabled;       /* auto_eject_hosts */
-    int failure_limit;  /* server_failure_limit; 0 behaves like 1 */
-    int64_t retry_us;   /* server_retry_timeout, in microseconds */
+    bool enabled;      /* auto_eject_hosts */
+    int failure_limit; /* server_failure_limit; 0 behaves like 1 */
+    int64_t retry_us;  /* server_retry_timeout, in microseconds */
 } eject_policy;
 
 /* The policy of pool config `c`. */

@@ -104,8 +104,8 @@ select_pool(const conf_file *cf, const char *name, const char *source,
 static int
 topology_refresh(shard_pool *pool)
 {
-    route_rules rules = pool->topo != NULL ? pool->topo->rules
-                                           : (route_rules){0};
+    route_rules rules =
+        pool->topo != NULL ? pool->topo->rules : (route_rules){0};
     topology *t;
 
     if (pool->topo == NULL) {

@@ -25,16 +25,16 @@
  * conn become NULL) and the handle stays valid until its own free.
  */
 typedef struct pool_child {
-    struct shard_pool *pool;  /* NULL once the pool is freed */
-    conn *conn;               /* its connection; NULL once the pool is freed */
-    struct pool_child *next;  /* in pool->children */
+    struct shard_pool *pool; /* NULL once the pool is freed */
+    conn *conn;              /* its connection; NULL once the pool is freed */
+    struct pool_child *next; /* in pool->children */
 } pool_child;
 
 struct shard_pool {
     conf_file *file;        /* the whole parsed config (owns the strings) */
     const conf_pool *conf;  /* this pool inside `file` */
     shard_options opts;     /* copy of the caller's options */
-    struct server *servers;        /* conf->server_count, in twemproxy order */
+    struct server *servers; /* conf->server_count, in twemproxy order */
     topology *topo;         /* the current snapshot; swapped whole */
     eject_policy eject;     /* auto_eject_hosts and its limits */
     uint64_t rng;           /* random distribution state */

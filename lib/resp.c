@@ -25,13 +25,12 @@ digits(size_t n)
 static char *
 put_header(char *p, char kind, size_t n)
 {
-    char tmp[24];
     size_t d = digits(n);
 
     *p++ = kind;
+    /* Digits from the last: n's lowest digit goes at p[d - 1]. */
     for (size_t i = d; i > 0; i--, n /= 10)
-        tmp[i - 1] = (char)('0' + n % 10);
-    memcpy(p, tmp, d);
+        p[i - 1] = (char)('0' + n % 10);
     p += d;
     *p++ = '\r';
     *p++ = '\n';

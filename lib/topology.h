@@ -16,7 +16,7 @@
 
 typedef struct topology {
     route_rules rules;      /* hash, tag and distribution */
-    struct server *servers;        /* in twemproxy order; borrowed from the pool */
+    struct server *servers; /* in twemproxy order; borrowed from the pool */
     size_t server_count;    /* in servers */
     ring *ring;             /* over the servers live when it was built */
     int64_t next_return_us; /* earliest retry of an ejected one; 0: none */
@@ -26,7 +26,8 @@ typedef struct topology {
  * A snapshot of `n` servers (which must outlive it) with `rules`, its ring
  * over those marked live. NULL when out of memory.
  */
-topology *topology_build(const route_rules *rules, struct server *servers, size_t n);
+topology *topology_build(const route_rules *rules, struct server *servers,
+                         size_t n);
 
 void topology_free(topology *t);
 

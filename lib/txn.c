@@ -96,8 +96,8 @@ txn_refusal(shard_txn *txn, const dispatch_args *a)
         refusal = reply_error("%s", err);
     else if (ci->route == ROUTE_REJECT && !(ci->flags & CMD_F_TXN))
         refusal = reply_error("ERR '%s' %s", ci->name, ci->reject_reason);
-    for (int i = 0; refusal == NULL && i < nkeys &&
-                    pool->topo->rules.dist != DIST_RANDOM;
+    for (int i = 0;
+         refusal == NULL && i < nkeys && pool->topo->rules.dist != DIST_RANDOM;
          i++) {
         int s = shard_pool_locate(pool, a->argv[pos[i]], a->argvlen[pos[i]]);
         if (s != txn->server)
