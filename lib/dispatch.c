@@ -247,3 +247,23 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
         free(pos);
     return r;
 }
+
+int
+dispatch_wait(shard_pool *pool, request *r, shard_reply **out)
+{
+    int rc = engine_wait(&pool->engine, r);
+
+    if (rc == SHARD_OK && !r->done)
+        rc = SHARD_EIO;
+    if (rc != SHARD_OK)
+        pool_fail(pool, rc, "the event loop failed while waiting");
+    else if (r->status != SHARD_OK)
+        rc = pool_fail(pool, r->status, "%s",
+                       r->errmsg ? r->errmsg : shard_strerror(r->status));
+    else {
+        *out = r->reply;
+        r->reply = NULL;
+    }
+    request_free(r);
+    return rc;
+}

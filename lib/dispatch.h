@@ -35,6 +35,13 @@ request *dispatch_direct(shard_pool *pool, request_mode mode, conn *c,
 request *dispatch_local(shard_pool *pool, request_mode mode,
                         shard_reply *reply);
 
+/*
+ * Runs the engine until the blocking request `r` is done, then hands its
+ * reply to *out, or returns its failure with the pool message set. Frees
+ * `r` either way.
+ */
+int dispatch_wait(shard_pool *pool, request *r, shard_reply **out);
+
 /* The connection to use for server `index` (round robin). */
 conn *dispatch_pick(void *pool, int index);
 

@@ -29,27 +29,6 @@ check_redis_pool(shard_pool *pool)
     return SHARD_OK;
 }
 
-/* Waits for `r`, then hands over its reply or sets the pool message. */
-static int
-finish_blocking(shard_pool *pool, request *r, shard_reply **out)
-{
-    int rc = engine_wait(&pool->engine, r);
-
-    if (rc == SHARD_OK && !r->done)
-        rc = SHARD_EIO;
-    if (rc != SHARD_OK)
-        pool_fail(pool, rc, "the event loop failed while waiting");
-    else if (r->status != SHARD_OK)
-        rc = pool_fail(pool, r->status, "%s",
-                       r->errmsg ? r->errmsg : shard_strerror(r->status));
-    else {
-        *out = r->reply;
-        r->reply = NULL;
-    }
-    request_free(r);
-    return rc;
-}
-
 static int
 run_blocking(shard_pool *pool, shard_reply **out, int argc, const char **argv,
              const size_t *argvlen, conn *direct)
@@ -64,7 +43,7 @@ run_blocking(shard_pool *pool, shard_reply **out, int argc, const char **argv,
     dispatch_args_done(&a);
     if (r == NULL)
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
-    return finish_blocking(pool, r, out);
+    return dispatch_wait(pool, r, out);
 }
 
 SHARD_API int
@@ -243,7 +222,7 @@ shard_get_reply(shard_pool *pool, shard_reply **out)
     pool->pipe_head = r->next;
     if (pool->pipe_head == NULL)
         pool->pipe_tail = NULL;
-    rc = finish_blocking(pool, r, out);
+    rc = dispatch_wait(pool, r, out);
     pool_settle(pool);
     return rc;
 }

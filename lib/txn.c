@@ -145,25 +145,6 @@ txn_check(const shard_txn *txn)
     return SHARD_OK;
 }
 
-/* Waits for `r` of a blocking call, then hands over its reply. */
-static int
-txn_finish(shard_pool *pool, request *r, shard_reply **out)
-{
-    int rc = engine_wait(&pool->engine, r);
-
-    if (rc != SHARD_OK)
-        pool_fail(pool, rc, "the event loop failed while waiting");
-    else if (r->status != SHARD_OK)
-        rc = pool_fail(pool, r->status, "%s",
-                       r->errmsg ? r->errmsg : shard_strerror(r->status));
-    else {
-        *out = r->reply;
-        r->reply = NULL;
-    }
-    request_free(r);
-    return rc;
-}
-
 SHARD_API int
 shard_txn_command_argv(shard_txn *txn, shard_reply **out, int argc,
                        const char **argv, const size_t *argvlen)
@@ -185,7 +166,7 @@ shard_txn_command_argv(shard_txn *txn, shard_reply **out, int argc,
     dispatch_args_done(&a);
     if (r == NULL)
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
-    rc = txn_finish(pool, r, out);
+    rc = dispatch_wait(pool, r, out);
     /* A callback run while waiting may have freed the pool. */
     pool_settle(pool);
     return rc;
