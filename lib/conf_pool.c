@@ -184,7 +184,8 @@ set_listen(conf_builder *b, const char *value, size_t len, unsigned line)
         if (!valid_port(port))
             return "has an invalid port in \"hostname:port\" format string";
         if (!listen_host_resolves(value, (size_t)colon, port, b->no_dns))
-            return "has a host that does not resolve";
+            return b->no_dns ? "has a host that is not a valid name"
+                             : "has a host that does not resolve";
     }
     if (reason == NULL && (b->pool.listen = dup_bytes(value, len)) == NULL)
         reason = "could not be stored: out of memory";

@@ -31,6 +31,8 @@ eject_on_failure(struct server *s, const eject_policy *p, int64_t now_us,
     s->ejections++;
     s->ejected_at_us = wall_us;
     s->next_retry_us = now_us + p->retry_us;
+    if (s->next_retry_us == 0)
+        s->next_retry_us = 1; /* 0 would read as "not ejected" */
     s->live = false;
     return true;
 }

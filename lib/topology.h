@@ -3,6 +3,8 @@
  * live ones, as one immutable snapshot. Ejection and return (and later
  * Sentinel switches and reload) build a new one and swap it in whole;
  * requests already routed finish on the connections they were sent to.
+ * What is frozen is the ring (who is live when it was built); the servers
+ * are the pool's shared objects, whose state goes on changing.
  */
 #ifndef SHARD_LIB_TOPOLOGY_H
 #define SHARD_LIB_TOPOLOGY_H

@@ -2,10 +2,12 @@
 # libshard needs to build, test and demo, installed when missing (as root).
 # POSIX sh; defines install_packages.
 
+# clang-format (14 on Debian 12, the version .clang-format is checked with)
+# and cppcheck: tests/check/format.sh and tests/check/analyze.sh.
 packages="build-essential meson ninja-build pkg-config libhiredis-dev
 libmemcached-dev libcriterion-dev libyaml-dev libevent-dev libuv1-dev
 libev-dev redis-server redis-tools redis-sentinel memcached nutcracker clang
-libclang-rt-14-dev python3 binutils"
+libclang-rt-14-dev python3 binutils clang-format cppcheck"
 services="redis-server redis-sentinel memcached nutcracker"
 
 # --- packages ---------------------------------------------------------------

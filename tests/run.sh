@@ -1,9 +1,11 @@
 #!/bin/sh
 # The project's test command. On a fresh Debian 12 machine, as root, it
-# installs the Debian packages that are missing, builds libshard, runs every
-# test (unit and integration: real redis-server, memcached, redis-sentinel
-# and nutcracker started on free loopback ports), then builds and runs it all
-# again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# installs the Debian packages that are missing, runs the checks in
+# tests/check (include layering, clang-format, cppcheck), builds libshard
+# with warnings as errors, runs every test (unit and integration: real
+# redis-server, memcached, redis-sentinel and nutcracker started on free
+# loopback ports), then builds and runs it all again under AddressSanitizer
+# and UndefinedBehaviorSanitizer.
 #
 #   tests/run.sh                     everything (what CI runs)
 #   SHARD_SKIP_ASAN=1 tests/run.sh   skip the sanitizer pass (quick local run)
@@ -21,6 +23,40 @@ start=$(date +%s)
 
 say() {
     printf '\n=== %s\n' "$*"
+}
+
+# --- checks -----------------------------------------------------------------
+# Habits that keep the code the way it is, each a script that also runs on
+# its own: no include cycle between lib/ modules and no hiredis/libmemcached
+# header above the connection backends (includes.py), the .clang-format
+# style (format.sh), no cppcheck finding in lib/ (analyze.sh). They take
+# seconds and need no build, so they come first; a failing one fails the
+# run, but the builds and tests still run so that one run reports it all.
+run_check() { # name command...
+    name=$1
+    shift
+    say "checks: $name"
+    if "$@"; then
+        checks_list="$checks_list${checks_list:+, }$name: ok"
+        return 0
+    fi
+    checks_list="$checks_list${checks_list:+, }$name: FAIL"
+    return 1
+}
+
+# Runs every check. Sets checks_result to a summary line.
+checks() {
+    t0=$(date +%s)
+    checks_list=""
+    checks_status=0
+    c=$root/tests/check
+    run_check includes python3 "$c/includes.py" || checks_status=1
+    run_check format sh "$c/format.sh" || checks_status=1
+    run_check analyze sh "$c/analyze.sh" || checks_status=1
+    verdict=PASS
+    [ "$checks_status" -eq 0 ] || verdict=FAIL
+    checks_result="checks: $verdict  $checks_list  ($(($(date +%s) - t0)) s)"
+    return "$checks_status"
 }
 
 # --- build and test ---------------------------------------------------------
@@ -113,8 +149,8 @@ asan_pass() {
     # b_lundef=false: libshard.so leaves the sanitizer runtime undefined;
     # the executables bring it.
     status=0
-    pass "sanitizers" build-ci-asan -Db_sanitize=address,undefined \
-        -Db_lundef=false || status=1
+    pass "sanitizers" build-ci-asan -Dwerror=true \
+        -Db_sanitize=address,undefined -Db_lundef=false || status=1
     unset ASAN_OPTIONS UBSAN_OPTIONS
     if [ -n "$(ls -A "$reports")" ]; then
         say "sanitizer reports"
@@ -142,7 +178,13 @@ say "packages"
 install_packages
 
 failed=0
-pass "plain" build-ci || failed=1
+checks || failed=1
+summary_checks=$checks_result
+# -Dwerror=true in both passes: in CI a new compiler warning fails the run
+# instead of scrolling past in the log. It is set here, not as a default in
+# meson.build, so that a developer's build with another compiler still
+# builds.
+pass "plain" build-ci -Dwerror=true || failed=1
 summary_plain=$pass_result
 summary_asan="sanitizers: skipped (SHARD_SKIP_ASAN=1)"
 if [ "${SHARD_SKIP_ASAN:-0}" != "1" ]; then
@@ -151,10 +193,12 @@ if [ "${SHARD_SKIP_ASAN:-0}" != "1" ]; then
 fi
 
 say "summary ($(($(date +%s) - start)) s, $root)"
+echo "  $summary_checks"
 echo "  $summary_plain"
 echo "  $summary_asan"
 if [ "$failed" -ne 0 ]; then
-    echo "tests/run.sh: FAILED (logs: build-ci*/meson-logs/testlog.txt)"
+    echo "tests/run.sh: FAILED (checks: output above;" \
+        "logs: build-ci*/meson-logs/testlog.txt)"
     exit 1
 fi
 echo "tests/run.sh: all passed"
