@@ -83,8 +83,51 @@ resp_to_argv(char *cmd, size_t len, int *argc, const char ***argv,
     return SHARD_OK;
 }
 
+static int
+check_server_command(shard_pool *pool, size_t index, int argc,
+                     const char **argv, const size_t *argvlen)
+{
+    int rc = check_redis_pool(pool);
+
+    if (rc != SHARD_OK)
+        return rc;
+    if (index >= pool->conf->server_count)
+        return pool_fail(pool, SHARD_EINVAL, "no server %zu (the pool has %zu)",
+                         index, pool->conf->server_count);
+    if (argc == 0)
+        return pool_fail(pool, SHARD_EINVAL, "empty command");
+    if (argv != NULL && argv[0] != NULL) {
+        const command_info *ci = command_find(argc, argv, argvlen);
+        if (ci != NULL && (ci->flags & CMD_F_CONN_STATE))
+            return pool_fail(pool, SHARD_EUNSUPPORTED,
+                             "'%s' would change the state of a shared "
+                             "connection",
+                             ci->name);
+    }
+    return SHARD_OK;
+}
+
+/* A command to server `index`, or routed by its keys when `index` is
+ * ROUTED: the checks both forms share (argv and printf), then the call. */
+#define ROUTED ((size_t)-1)
+
+static int
+run_command(shard_pool *pool, shard_reply **out, size_t index, int argc,
+            const char **argv, const size_t *argvlen)
+{
+    int rc = index == ROUTED
+                 ? check_redis_pool(pool)
+                 : check_server_command(pool, index, argc, argv, argvlen);
+
+    if (rc != SHARD_OK)
+        return rc;
+    return run_blocking(pool, out, argc, argv, argvlen,
+                        index == ROUTED ? NULL
+                                        : dispatch_pick(pool, (int)index));
+}
+
 static shard_reply *
-command_va(shard_pool *pool, conn *direct, const char *fmt, va_list ap)
+command_va(shard_pool *pool, size_t index, const char *fmt, va_list ap)
 {
     shard_reply *reply = NULL;
     const char **argv = NULL;
@@ -98,8 +141,8 @@ command_va(shard_pool *pool, conn *direct, const char *fmt, va_list ap)
     } else if (resp_to_argv(cmd, (size_t)len, &argc, &argv, &argvlen) !=
                SHARD_OK) {
         pool_fail(pool, SHARD_ENOMEM, "out of memory");
-    } else if (check_redis_pool(pool) == SHARD_OK) {
-        run_blocking(pool, &reply, argc, argv, argvlen, direct);
+    } else {
+        run_command(pool, &reply, index, argc, argv, argvlen);
     }
     free(argv);
     free(argvlen);
@@ -116,32 +159,10 @@ shard_command(shard_pool *pool, const char *fmt, ...)
     if (pool_check_arg(pool, fmt, "fmt") != SHARD_OK)
         return NULL;
     va_start(ap, fmt);
-    reply = command_va(pool, NULL, fmt, ap);
+    reply = command_va(pool, ROUTED, fmt, ap);
     va_end(ap);
     pool_settle(pool);
     return reply;
-}
-
-static int
-check_server_command(shard_pool *pool, size_t index, int argc,
-                     const char **argv, const size_t *argvlen)
-{
-    int rc = check_redis_pool(pool);
-
-    if (rc != SHARD_OK)
-        return rc;
-    if (index >= pool->conf->server_count)
-        return pool_fail(pool, SHARD_EINVAL, "no server %zu (the pool has %zu)",
-                         index, pool->conf->server_count);
-    if (argc > 0 && argv != NULL && argv[0] != NULL) {
-        const command_info *ci = command_find(argc, argv, argvlen);
-        if (ci != NULL && (ci->flags & CMD_F_CONN_STATE))
-            return pool_fail(pool, SHARD_EUNSUPPORTED,
-                             "'%s' would change the state of a shared "
-                             "connection",
-                             ci->name);
-    }
-    return SHARD_OK;
 }
 
 SHARD_API int
@@ -153,12 +174,11 @@ shard_command_server_argv(shard_pool *pool, size_t index, shard_reply **out,
     if ((rc = pool_check_arg(pool, out, "out")) != SHARD_OK)
         return rc;
     *out = NULL;
-    rc = check_server_command(pool, index, argc, argv, argvlen);
-    if (rc == SHARD_OK && argc == 0)
-        rc = pool_fail(pool, SHARD_EINVAL, "empty command");
-    if (rc == SHARD_OK)
-        rc = run_blocking(pool, out, argc, argv, argvlen,
-                          dispatch_pick(pool, (int)index));
+    if (argc < 0 || (argc > 0 && argv == NULL))
+        rc = pool_fail(pool, SHARD_EINVAL, "argc is %d and argv is %s", argc,
+                       argv ? "set" : "NULL");
+    else
+        rc = run_command(pool, out, index, argc, argv, argvlen);
     pool_settle(pool);
     return rc;
 }
@@ -171,10 +191,8 @@ shard_command_server(shard_pool *pool, size_t index, const char *fmt, ...)
 
     if (pool_check_arg(pool, fmt, "fmt") != SHARD_OK)
         return NULL;
-    if (check_server_command(pool, index, 0, NULL, NULL) != SHARD_OK)
-        return NULL;
     va_start(ap, fmt);
-    reply = command_va(pool, dispatch_pick(pool, (int)index), fmt, ap);
+    reply = command_va(pool, index, fmt, ap);
     va_end(ap);
     pool_settle(pool);
     return reply;
