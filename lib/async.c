@@ -17,6 +17,8 @@ shard_pool_set_event_hooks(shard_pool *pool, shard_watch_fn watch,
         return pool_fail(pool, SHARD_EINVAL,
                          "watch and timer hooks go together: set both, or "
                          "neither to leave the loop");
+    if (engine_closing(&pool->engine))
+        return pool_fail(pool, SHARD_ECLOSED, "pool is being freed");
     if (pool->engine.async_pending > 0)
         return pool_fail(pool, SHARD_ESTATE,
                          "%zu async commands are pending: hooks change only "

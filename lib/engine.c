@@ -195,6 +195,9 @@ engine_deliver(engine *e)
         if (e->deliver_head == NULL)
             e->deliver_tail = NULL;
         e->delivering++;
+        if (r->status != SHARD_OK && e->note != NULL)
+            e->note(e->note_owner, r->status,
+                    r->errmsg ? r->errmsg : shard_strerror(r->status));
         r->fn(r->pool, r->status == SHARD_OK ? r->reply : NULL, r->status,
               r->userdata);
         e->delivering--;

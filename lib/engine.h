@@ -27,6 +27,9 @@ typedef struct engine_hooks {
     void *userdata;           /* for all three */
 } engine_hooks;
 
+/* Records why a request failed, for the application to read. */
+typedef void (*engine_note_fn)(void *owner, int status, const char *msg);
+
 struct engine {
     conn **conns;          /* every connection, server and transaction */
     size_t nconns;         /* in conns */
@@ -39,6 +42,9 @@ struct engine {
     size_t async_pending;  /* async requests not yet called back */
     int timeout_ms;        /* the pool's timeout; <= 0: none */
     int delivering;        /* depth of callback delivery */
+    engine_note_fn note;   /* told a failed async request's reason before
+                              its callback runs (the pool's message) */
+    void *note_owner;      /* passed to note */
 };
 
 void engine_init(engine *e, int timeout_ms);

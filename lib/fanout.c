@@ -201,28 +201,42 @@ describe_failure(const fragment *f, char *buf, size_t len)
                      f->addr, f->reply->type);
 }
 
+/* The failures of the fragments for which `ok` is false, "; "-separated,
+ * into `detail`; returns how many there are. */
+static size_t
+list_failures(request *r, bool (*ok)(const fragment *), char *detail,
+              size_t len)
+{
+    char one[ERROR_MAX];
+    size_t used = 0, failed = 0;
+
+    detail[0] = '\0';
+    for (size_t j = 0; j < r->nfrags; j++) {
+        if (ok != NULL && ok(&r->frags[j]))
+            continue;
+        failed++;
+        describe_failure(&r->frags[j], one, sizeof(one));
+        int n = snprintf(detail + used, len - used, "%s%s", used ? "; " : "",
+                         one);
+        if (n > 0 && (size_t)n < len - used)
+            used += (size_t)n;
+    }
+    return failed;
+}
+
 /* An ERROR reply listing the fragments for which `ok` is false. */
 static shard_reply *
 partial_failure(request *r, bool (*ok)(const fragment *), long long done)
 {
-    char detail[ERROR_MAX] = "", one[ERROR_MAX];
-    size_t used = 0, failed = 0;
+    char detail[ERROR_MAX], count[64] = "";
+    size_t failed = list_failures(r, ok, detail, sizeof(detail));
 
-    for (size_t j = 0; j < r->nfrags; j++) {
-        if (ok(&r->frags[j]))
-            continue;
-        failed++;
-        describe_failure(&r->frags[j], one, sizeof(one));
-        int n = snprintf(detail + used, sizeof(detail) - used, "%s%s",
-                         used ? "; " : "", one);
-        if (n > 0 && (size_t)n < sizeof(detail) - used)
-            used += (size_t)n;
-    }
+    if (r->join == JOIN_SUM)
+        error_format(count, sizeof(count), " with a count of %lld", done);
     return reply_error("ERR %s failed on %zu of %zu servers (%s); the others "
-                       "succeeded%s%lld",
+                       "succeeded%s",
                        r->name ? r->name : "command", failed, r->nfrags, detail,
-                       r->join == JOIN_SUM ? " with a count of " : "",
-                       r->join == JOIN_SUM ? done : 0LL);
+                       count);
 }
 
 static bool
@@ -262,11 +276,40 @@ join_mset(request *r)
     return reply_string(SHARD_REPLY_STATUS, "OK", 2);
 }
 
+/* No fragment got a reply at all: the request fails as one key would. */
+static bool
+every_fragment_failed(const request *r)
+{
+    for (size_t j = 0; j < r->nfrags; j++) {
+        if (!fragment_failed(&r->frags[j]))
+            return false;
+    }
+    return true;
+}
+
+static void
+join_total_failure(request *r)
+{
+    char detail[ERROR_MAX], msg[ERROR_MAX];
+    const fragment *first = &r->frags[0];
+
+    list_failures(r, NULL, detail, sizeof(detail));
+    error_format(msg, sizeof(msg), "%s failed on every server it needed (%s)",
+                 r->name ? r->name : "command", detail);
+    r->status = first->status != SHARD_OK ? first->status : SHARD_EPROTO;
+    r->errmsg = strdup(msg);
+}
+
 void
 fanout_join(request *r)
 {
-    if (r->join == JOIN_SINGLE) {
-        request_join_single(r);
+    if (r->join == JOIN_SINGLE || r->nfrags == 1) {
+        if (r->join == JOIN_SINGLE || fragment_failed(&r->frags[0])) {
+            request_join_single(r);
+            return;
+        }
+    } else if (every_fragment_failed(r)) {
+        join_total_failure(r);
         return;
     }
     if (r->join == JOIN_MGET)

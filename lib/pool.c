@@ -218,6 +218,13 @@ connections_init(shard_pool *pool)
     return SHARD_OK;
 }
 
+/* A failed async request's reason becomes the pool's message. */
+static void
+note_failure(void *owner, int status, const char *msg)
+{
+    pool_fail(owner, status, "%s", msg);
+}
+
 static int
 pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
           const shard_options *opts)
@@ -234,6 +241,8 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     pool->engine.env.failed = on_server_failed;
     pool->engine.env.answered = on_server_answered;
     pool->engine.env.health_owner = pool;
+    pool->engine.note = note_failure;
+    pool->engine.note_owner = pool;
     if ((rc = servers_init(pool)) != SHARD_OK ||
         (rc = topology_refresh(pool)) != SHARD_OK)
         return rc;

@@ -48,6 +48,8 @@ shard_txn_begin(shard_pool *pool, shard_txn **out, const char *key,
         return pool_fail(pool, SHARD_EINVAL, "%s is NULL",
                          out == NULL ? "out" : "key");
     *out = NULL;
+    if (engine_closing(&pool->engine))
+        return pool_fail(pool, SHARD_ECLOSED, "pool is being freed");
     if (!pool->conf->redis)
         return pool_fail(pool, SHARD_EUNSUPPORTED,
                          "pool '%s' is a memcached pool", pool->conf->name);

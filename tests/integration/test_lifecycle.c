@@ -276,3 +276,38 @@ Test(lifecycle, failing_calls_leave_their_message)
     cr_expect_null(shard_command(pool, NULL));
     cr_expect_str_eq(shard_pool_errmsg(pool), "fmt is NULL");
 }
+
+static int eclosed_calls;
+
+/* Runs with SHARD_ECLOSED while the pool is freed: calls that need a live
+ * pool must refuse, not touch its freed parts. */
+static void
+begin_txn_while_closing(shard_pool *p, const shard_reply *reply, int status,
+                        void *ud)
+{
+    shard_txn *txn = NULL;
+
+    (void)reply;
+    (void)ud;
+    eclosed_calls++;
+    cr_expect_eq(status, SHARD_ECLOSED);
+    cr_expect_eq(shard_txn_begin(p, &txn, "k", 1), SHARD_ECLOSED);
+    cr_expect_null(txn);
+    cr_expect_eq(shard_pool_set_event_hooks(p, noop_watch, noop_timer, NULL),
+                 SHARD_ECLOSED);
+}
+
+Test(lifecycle, calls_from_eclosed_callbacks_refuse_cleanly)
+{
+    const char *get[] = {"GET", "k"};
+
+    eclosed_calls = 0;
+    cr_assert_eq(shard_pool_set_event_hooks(pool, noop_watch, noop_timer, NULL),
+                 SHARD_OK);
+    cr_assert_eq(
+        shard_command_async(pool, 2, get, NULL, begin_txn_while_closing, NULL),
+        SHARD_OK);
+    shard_pool_free(pool);
+    pool = NULL;
+    cr_expect_eq(eclosed_calls, 1);
+}
