@@ -216,8 +216,8 @@ list_failures(request *r, bool (*ok)(const fragment *), char *detail,
             continue;
         failed++;
         describe_failure(&r->frags[j], one, sizeof(one));
-        int n = snprintf(detail + used, len - used, "%s%s", used ? "; " : "",
-                         one);
+        int n =
+            snprintf(detail + used, len - used, "%s%s", used ? "; " : "", one);
         if (n > 0 && (size_t)n < len - used)
             used += (size_t)n;
     }
