@@ -69,6 +69,33 @@ conn_pop(conn *c)
 }
 
 void
+conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
+              const char *errmsg)
+{
+    fragment_done(f, reply, status, errmsg);
+    while (c->head != NULL && c->head->local) {
+        fragment *local = conn_pop(c);
+        bool made = local->reply != NULL;
+        fragment_done(local, local->reply, made ? SHARD_OK : SHARD_ENOMEM,
+                      made ? NULL : "out of memory");
+    }
+}
+
+void
+conn_answer_local(conn *c, fragment *f, shard_reply *reply)
+{
+    f->server = c->server;
+    f->addr = c->target->addr;
+    if (c->head == NULL) {
+        request_finish_local(f->req, reply);
+        return;
+    }
+    f->local = true;
+    f->reply = reply;
+    conn_push(c, f);
+}
+
+void
 conn_server_failed(conn *c, const char *why)
 {
     conn_env *env = c->env;

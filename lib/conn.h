@@ -94,6 +94,14 @@ void conn_close(conn *c, int status, const char *msg);
 /* Closes (failing what is pending with SHARD_ECLOSED) and frees. */
 void conn_free(conn *c);
 
+/*
+ * Answers fragment `f` with `reply` (taken over) in the connection's
+ * order: at once when nothing is pending, else right after the fragments
+ * queued before it, so that its callback keeps its place (a refusal
+ * inside a transaction, say).
+ */
+void conn_answer_local(conn *c, fragment *f, shard_reply *reply);
+
 /* The socket is ready for SHARD_WATCH_* `events`. */
 void conn_handle(conn *c, int events);
 
@@ -113,6 +121,13 @@ void conn_push(conn *c, fragment *f);
 
 /* Takes the oldest fragment off the queue; NULL when empty. */
 fragment *conn_pop(conn *c);
+
+/*
+ * Finishes fragment `f`, just popped, with its reply or failure (as
+ * fragment_done), then the local answers queued right behind it.
+ */
+void conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
+                   const char *errmsg);
 
 /*
  * The socket is gone (the backend has let go of it): stops watching it,

@@ -130,11 +130,11 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             conn_server_failed(c, r->str);
         else
             conn_server_answered(c);
-        fragment_done(f, r, SHARD_OK, NULL);
+        conn_complete(c, f, r, SHARD_OK, NULL);
         return;
     }
     fail_reason(c, ac, f, &status, msg, sizeof(msg));
-    fragment_done(f, NULL, status, msg);
+    conn_complete(c, f, NULL, status, msg);
 }
 
 /* AUTH or SELECT failed: the connection is of no use; fail what waits. */

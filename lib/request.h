@@ -49,6 +49,8 @@ typedef struct fragment {
     int status;            /* SHARD_OK, or why no reply came */
     char *errmsg;          /* text of a failure, owned */
     size_t cursor;         /* JOIN_MGET: next element to take */
+    bool local;            /* answered by libshard (reply set), in its
+                              connection's order, never sent */
 } fragment;
 
 struct request {

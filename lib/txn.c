@@ -16,10 +16,18 @@
 #include "pool.h"
 
 struct shard_txn {
-    pool_child link;     /* pool and own connection; cut on pool free */
-    int server;          /* index of the server it runs on */
-    bool connected_once; /* its connection was opened */
+    pool_child link;       /* pool and own connection; cut on pool free */
+    int server;            /* index of the server it runs on */
+    bool connected_once;   /* its connection was opened */
+    bool in_multi;         /* MULTI sent, no EXEC or DISCARD since */
+    bool refused_in_multi; /* libshard refused a command inside it: EXEC
+                              must abort, as Redis does after a queueing
+                              error (EXECABORT) */
 };
+
+/* Redis' reply to EXEC after a command failed to queue. */
+static const char execabort[] =
+    "EXECABORT Transaction discarded because of previous errors.";
 
 /* A transaction's connection, to the server of its key. */
 static conn *
@@ -76,14 +84,16 @@ shard_txn_server(const shard_txn *txn)
 
 /* NULL when the command may run in the transaction, else the refusal. */
 static shard_reply *
-txn_refusal(shard_txn *txn, const dispatch_args *a)
+txn_refusal(shard_txn *txn, const command_info **found, const dispatch_args *a)
 {
     char err[ERROR_MAX];
     shard_pool *pool = txn->link.pool;
 
+    *found = NULL;
     if (a->argc == 0)
         return reply_error("ERR empty command");
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
+    *found = ci;
     if (ci == NULL)
         return reply_error("ERR unknown command '%.*s'",
                            (int)(a->argvlen[0] > 64 ? 64 : a->argvlen[0]),
@@ -113,16 +123,72 @@ txn_refusal(shard_txn *txn, const dispatch_args *a)
     return refusal;
 }
 
+/* DISCARD's +OK becomes EXEC's EXECABORT: the transaction is gone. */
+static void
+join_execabort(request *r)
+{
+    request_join_single(r);
+    if (r->reply == NULL)
+        return;
+    shard_reply_free(r->reply);
+    r->reply = reply_error("%s", execabort);
+}
+
+/* A refusal, answered in its place among the transaction's replies. */
+static request *
+txn_refuse(shard_txn *txn, request_mode mode, shard_reply *refusal)
+{
+    request *r = request_new(&txn->link.pool->engine, mode, 1);
+
+    if (r == NULL) {
+        shard_reply_free(refusal);
+        return NULL;
+    }
+    txn->refused_in_multi = txn->refused_in_multi || txn->in_multi;
+    conn_answer_local(txn->link.conn, &r->frags[0], refusal);
+    return r;
+}
+
+/* Tracks MULTI ... EXEC/DISCARD, and turns the EXEC of a transaction with
+ * a refused command into DISCARD (its reply into EXECABORT). */
+static void
+txn_track(shard_txn *txn, const command_info *ci, dispatch_args *a,
+          request_fn *join)
+{
+    static const char *discard[] = {"DISCARD"};
+    static const size_t discard_len[] = {7};
+
+    *join = NULL;
+    if (strcmp(ci->name, "multi") == 0) {
+        txn->in_multi = true;
+        txn->refused_in_multi = false;
+        return;
+    }
+    if (strcmp(ci->name, "exec") != 0 && strcmp(ci->name, "discard") != 0)
+        return;
+    if (strcmp(ci->name, "exec") == 0 && txn->refused_in_multi) {
+        a->argc = 1;
+        a->argv = discard;
+        a->argvlen = discard_len;
+        *join = join_execabort;
+    }
+    txn->in_multi = false;
+    txn->refused_in_multi = false;
+}
+
 /* The request for one command of the transaction (maybe done at once). */
 static request *
-txn_submit(shard_txn *txn, request_mode mode, const dispatch_args *a)
+txn_submit(shard_txn *txn, request_mode mode, const dispatch_args *args)
 {
     shard_pool *pool = txn->link.pool;
-    shard_reply *refusal = txn_refusal(txn, a);
+    const command_info *ci;
+    shard_reply *refusal = txn_refusal(txn, &ci, args);
     conn *c = txn->link.conn;
+    dispatch_args a = *args;
+    request_fn join;
 
     if (refusal != NULL)
-        return dispatch_local(pool, mode, refusal);
+        return txn_refuse(txn, mode, refusal);
     if (txn->connected_once && c->fd < 0) {
         request *r = request_new(&pool->engine, mode, 1);
         if (r != NULL)
@@ -131,7 +197,12 @@ txn_submit(shard_txn *txn, request_mode mode, const dispatch_args *a)
                           "begin a new transaction");
         return r;
     }
-    request *r = dispatch_direct(pool, mode, c, a);
+    txn_track(txn, ci, &a, &join);
+    request *r = request_new(&pool->engine, mode, 1);
+    if (r != NULL) {
+        r->join_fn = join;
+        engine_send(&pool->engine, &r->frags[0], c, a.argc, a.argv, a.argvlen);
+    }
     txn->connected_once = txn->connected_once || c->fd >= 0;
     return r;
 }
