@@ -56,7 +56,7 @@ dispatch_pick(void *ctx, int index)
 {
     shard_pool *pool = ctx;
 
-    return server_pick(&pool->servers[index]);
+    return pool_server_conn(pool, index);
 }
 
 request *

@@ -42,7 +42,7 @@ request *dispatch_local(shard_pool *pool, request_mode mode,
  */
 int dispatch_wait(shard_pool *pool, request *r, shard_reply **out);
 
-/* The connection to use for server `index` (round robin). */
+/* The pool's connection to server `index` (pool_server_conn). */
 conn *dispatch_pick(void *pool, int index);
 
 #endif

@@ -124,6 +124,10 @@ engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
     char err[ERROR_MAX];
     int rc;
 
+    if (c == NULL) {
+        fragment_done(f, NULL, SHARD_ENOMEM, "out of memory for a connection");
+        return;
+    }
     f->server = c->server;
     f->addr = c->target->addr;
     f->deadline_us =

@@ -190,30 +190,37 @@ servers_init(shard_pool *pool)
     return SHARD_OK;
 }
 
-/* server_connections connections per server on the engine. */
-static int
-connections_init(shard_pool *pool)
+conn *
+pool_server_conn(shard_pool *pool, int index)
 {
     const conf_pool *c = pool->conf;
+    struct server *s = &pool->servers[index];
     engine *e = &pool->engine;
 
-    if (!c->redis)
-        return SHARD_OK; /* memcached pools have no connections yet */
-    for (size_t i = 0; i < c->server_count; i++) {
-        struct server *s = &pool->servers[i];
-        for (int k = 0; k < c->server_connections; k++) {
-            conn *cn = conn_redis_new(&e->env, &s->target, (int)i,
-                                      c->redis_auth, c->redis_db);
-            if (cn == NULL || engine_add_conn(e, cn) != SHARD_OK) {
-                conn_free(cn);
-                return SHARD_ENOMEM;
-            }
-            if (server_add_conn(s, cn) != SHARD_OK)
-                return SHARD_ENOMEM;
-        }
-        /* twemproxy's preconnect opens one connection per server. */
-        if (c->preconnect)
-            conn_preconnect(s->conns[0]);
+    if (s->conn != NULL || !c->redis)
+        return s->conn;
+    conn *cn = conn_redis_new(&e->env, &s->target, index, c->redis_auth,
+                              c->redis_db);
+    if (cn != NULL && engine_add_conn(e, cn) != SHARD_OK) {
+        conn_free(cn);
+        cn = NULL;
+    }
+    s->conn = cn;
+    return cn;
+}
+
+/* twemproxy's preconnect: one connection per server at open, failures
+ * ignored. Without it nothing is allocated per connection before use. */
+static int
+preconnect(shard_pool *pool)
+{
+    for (size_t i = 0; pool->conf->preconnect && i < pool->conf->server_count;
+         i++) {
+        conn *cn = pool_server_conn(pool, (int)i);
+        if (cn == NULL && pool->conf->redis)
+            return SHARD_ENOMEM;
+        if (cn != NULL)
+            conn_preconnect(cn);
     }
     return SHARD_OK;
 }
@@ -246,7 +253,7 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     if ((rc = servers_init(pool)) != SHARD_OK ||
         (rc = topology_refresh(pool)) != SHARD_OK)
         return rc;
-    return connections_init(pool);
+    return preconnect(pool);
 }
 
 /* The caller's options, or the defaults; SHARD_EINVAL for a version this

@@ -56,6 +56,14 @@ int pool_fail(shard_pool *pool, int code, const char *fmt, ...)
  */
 void pool_readmit(shard_pool *pool);
 
+/*
+ * The pool's connection to server `index`, made on first use (one per
+ * server: Redis keeps a connection's commands in order, so a key's
+ * commands keep theirs whatever server_connections says). NULL when out
+ * of memory, or for a memcached pool.
+ */
+conn *pool_server_conn(shard_pool *pool, int index);
+
 /* The server of `key` on the current topology; -1 when none is live. */
 int pool_locate(shard_pool *pool, const char *key, size_t len);
 

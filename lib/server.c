@@ -1,4 +1,4 @@
-/* Servers: identity and address from the config, connections round robin. */
+/* Servers: identity and address from the config. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,28 +28,5 @@ server_release(struct server *s)
 {
     free(s->target.host);
     free(s->target.addr);
-    free(s->conns);
     s->target.host = s->target.addr = NULL;
-    s->conns = NULL;
-    s->nconns = 0;
-}
-
-int
-server_add_conn(struct server *s, conn *c)
-{
-    conn **grown = realloc(s->conns, (s->nconns + 1) * sizeof(*grown));
-
-    if (grown == NULL)
-        return SHARD_ENOMEM;
-    s->conns = grown;
-    s->conns[s->nconns++] = c;
-    return SHARD_OK;
-}
-
-conn *
-server_pick(struct server *s)
-{
-    if (s->nconns == 0)
-        return NULL;
-    return s->conns[s->next_conn++ % s->nconns];
 }

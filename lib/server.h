@@ -25,25 +25,18 @@ struct server {
     int64_t next_retry_us; /* monotonic time it may return; 0: live */
     int64_t ejected_at_us; /* wall clock of the last ejection, 0: never */
     uint64_t ejections;    /* how many times it was ejected */
-    conn **conns;          /* its shared connections (the engine owns them) */
-    size_t nconns;         /* in conns */
-    size_t next_conn;      /* round-robin cursor over conns */
+    conn *conn;            /* the pool's connection to it, made on first
+                              use; the engine owns it */
 };
 
 /*
  * Sets up server `index` from its config line `cs` (which must outlive
- * it): live, no connections. SHARD_ENOMEM when its address cannot be
+ * it): live, no connection yet. SHARD_ENOMEM when its address cannot be
  * copied.
  */
 int server_init(struct server *s, size_t index, const conf_server *cs);
 
-/* Frees what the server owns (not its connections: the engine's). */
+/* Frees what the server owns (not its connection: the engine's). */
 void server_release(struct server *s);
-
-/* Adds a shared connection; SHARD_ENOMEM when out of memory. */
-int server_add_conn(struct server *s, conn *c);
-
-/* The connection for the next request (round robin); NULL when none. */
-conn *server_pick(struct server *s);
 
 #endif
