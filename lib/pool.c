@@ -199,8 +199,8 @@ pool_server_conn(shard_pool *pool, int index)
 
     if (s->conn != NULL || !c->redis)
         return s->conn;
-    conn *cn = conn_redis_new(&e->env, &s->target, index, c->redis_auth,
-                              c->redis_db);
+    conn *cn =
+        conn_redis_new(&e->env, &s->target, index, c->redis_auth, c->redis_db);
     if (cn != NULL && engine_add_conn(e, cn) != SHARD_OK) {
         conn_free(cn);
         cn = NULL;
