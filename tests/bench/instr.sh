@@ -1,0 +1,208 @@
+#!/bin/sh
+# Instructions per operation, reproducibly: runs each workload of
+# shard-instr (tests/bench/instr.c) under valgrind's callgrind, counting only
+# measured_loop, with N ops and with 2N, and prints
+# (Ir of 2N - Ir of N) / N, so whatever is paid once drops out. The figures
+# are client instructions (libshard or hiredis, libc, the loop); they do not
+# count the servers or the kernel.
+#
+#   tests/bench/instr.sh [--tcache] [--strace] BUILD_DIR [N]
+#
+# BUILD_DIR is a configured and built tree (meson setup BUILD_DIR;
+# meson compile -C BUILD_DIR); N defaults to 2000. Each count is the median
+# of INSTR_REPEAT runs (default 3): a count is not quite the same run to run,
+# mostly because glibc malloc's path depends on the heap's layout, which
+# differs a little from run to run (and a little because how often a poll
+# wakes before every reply is in varies); "spread" says by how much, per op.
+#
+# --tcache runs with GLIBC_TUNABLES=glibc.malloc.tcache_count=65535: nearly
+# every free()d block then comes back from the thread cache, the layout stops
+# mattering and the spread falls to a few instructions per op, at the price
+# of counting a cheaper malloc than a default program gets. Use it to compare
+# two builds; compare figures of the same mode only.
+#
+# --strace also counts the system calls of the measured phase: strace (no
+# -f: the servers are forked before it) logs every call, and those between
+# the two access(2) marker calls shard-instr makes around measured_loop are
+# counted, once for N and once for 2N.
+#
+# Set INSTR_OUT=DIR to keep the callgrind and strace files there.
+set -eu
+
+usage() {
+    echo "usage: instr.sh [--tcache] [--strace] BUILD_DIR [N]" >&2
+    exit 2
+}
+
+strace_too=false
+tunables=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --strace) strace_too=true ;;
+    --tcache) tunables=glibc.malloc.tcache_count=65535 ;;
+    -*) usage ;;
+    *) break ;;
+    esac
+    shift
+done
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+    usage
+fi
+build=$1
+n=${2:-2000}
+repeat=${INSTR_REPEAT:-3}
+case $n$repeat in
+*[!0-9]*) usage ;;
+esac
+if [ "$n" -lt 1 ] || [ "$repeat" -lt 1 ]; then
+    usage
+fi
+exe=$build/tests/bench/shard-instr
+if [ ! -x "$exe" ]; then
+    echo "instr.sh: no $exe (meson compile -C $build first)" >&2
+    exit 1
+fi
+tools="valgrind awk timeout"
+if $strace_too; then
+    tools="$tools strace"
+fi
+for tool in $tools; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "instr.sh: $tool not found" >&2
+        exit 1
+    fi
+done
+
+if [ -n "${INSTR_OUT:-}" ]; then
+    out=$INSTR_OUT
+    mkdir -p "$out"
+else
+    out=$(mktemp -d "${TMPDIR:-/tmp}/shard-instr.XXXXXX")
+    trap 'rm -rf "$out"' EXIT INT TERM
+fi
+rm -f "$out/table"
+
+workloads="get get32 mget100 hiredis-get hiredis-get32 hiredis-mget100"
+n2=$((2 * n))
+limit=900 # seconds one run may take before it counts as hung
+
+# The total Ir of callgrind file $1 ("totals:", else "summary:").
+total_ir() {
+    awk '/^totals:/ { t = $2 }
+         /^summary:/ { s = $2 }
+         END {
+             if (t == "")
+                 t = s
+             if (t == "")
+                 exit 1
+             print t
+         }' "$1"
+}
+
+# Runs workload $1 with $2 ops under callgrind, run $3; prints the Ir total.
+callgrind_run() {
+    file=$out/$1.$2.$3.callgrind
+    if ! env ${tunables:+GLIBC_TUNABLES=$tunables} timeout $limit \
+        valgrind --tool=callgrind --collect-atstart=no \
+        --toggle-collect=measured_loop --callgrind-out-file="$file" \
+        "$exe" "$1" "$2" >"$out/$1.$2.$3.log" 2>&1; then
+        echo "instr.sh: shard-instr $1 $2 failed under callgrind:" >&2
+        tail -5 "$out/$1.$2.$3.log" >&2
+        return 1
+    fi
+    total_ir "$file"
+}
+
+# Prints "median min max" of the numbers in file $1, one a line.
+median_min_max() {
+    sort -n "$1" | awk '{ v[NR] = $1 }
+        END {
+            m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.0f %s %s\n", m, v[1], v[NR]
+        }'
+}
+
+# Runs workload $1 with $2 ops under strace; prints the system calls made
+# between the markers, and writes their names, counted, to FILE.calls.
+strace_run() {
+    file=$out/$1.$2.strace
+    if ! timeout $limit strace -qq -o "$file" "$exe" "$1" "$2" \
+        >"$out/$1.$2.strace.log" 2>&1; then
+        echo "instr.sh: shard-instr $1 $2 failed under strace" >&2
+        return 1
+    fi
+    awk -v calls="$file.calls" '
+        /shard-instr:measure-end/ { on = 0 }
+        on { sub(/\(.*/, ""); count[$0]++; total++ }
+        /shard-instr:measure-begin/ { on = 1 }
+        END {
+            for (c in count) print count[c], c > calls
+            print total + 0
+        }' "$file"
+}
+
+start=$(date +%s)
+echo "shard-instr under callgrind: N=$n, 2N=$n2, median of $repeat runs each"
+echo "Ir/op = (Ir(2N) - Ir(N)) / N; spread = (max - min) / ops of the runs,"
+echo "the larger of N's and 2N's; per key = Ir/op over 1, 32 or 100 keys"
+echo "binary: $exe"
+echo "malloc: ${tunables:-glibc defaults}"
+echo
+printf '%-16s %10s %8s %8s %13s %13s\n' workload "Ir/op" "per key" \
+    "spread" "Ir(N)" "Ir(2N)"
+for w in $workloads; do
+    for k in $n $n2; do
+        rm -f "$out/$w.$k.totals"
+        r=1
+        while [ $r -le "$repeat" ]; do
+            callgrind_run "$w" "$k" $r >>"$out/$w.$k.totals"
+            r=$((r + 1))
+        done
+    done
+    keys=1
+    case $w in
+    *get32) keys=32 ;;
+    *mget100) keys=100 ;;
+    esac
+    # shellcheck disable=SC2046 # word splitting wanted
+    set -- $(median_min_max "$out/$w.$n.totals") \
+        $(median_min_max "$out/$w.$n2.totals")
+    awk -v w="$w" -v a="$1" -v amin="$2" -v amax="$3" -v b="$4" \
+        -v bmin="$5" -v bmax="$6" -v n="$n" -v k="$keys" 'BEGIN {
+        op = (b - a) / n
+        sa = (amax - amin) / n
+        sb = (bmax - bmin) / (2 * n)
+        printf "%-16s %10.1f %8.1f %8.1f %13d %13d\n", w, op, op / k,
+               (sa > sb ? sa : sb), a, b
+    }' | tee -a "$out/table"
+done
+
+echo
+echo "libshard / hiredis by hand, Ir/op:"
+awk '{ op[$1] = $2 }
+     END {
+         split("get get32 mget100", w, " ")
+         for (i = 1; i <= 3; i++) {
+             h = op["hiredis-" w[i]]
+             printf "  %-8s %10.1f / %10.1f = %5.2f\n", w[i], op[w[i]], h,
+                    (h > 0 ? op[w[i]] / h : 0)
+         }
+     }' "$out/table"
+
+if $strace_too; then
+    echo
+    echo "system calls per op in measured_loop, strace (no -f), N and 2N:"
+    printf '%-16s %10s %10s %9s  %s\n' workload "calls(N)" "calls(2N)" \
+        "calls/op" "calls in the 2N run"
+    for w in $workloads; do
+        c1=$(strace_run "$w" "$n")
+        c2=$(strace_run "$w" "$n2")
+        top=$(sort -rn "$out/$w.$n2.strace.calls" |
+            awk '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')
+        awk -v w="$w" -v a="$c1" -v b="$c2" -v n="$n" -v top="$top" 'BEGIN {
+            printf "%-16s %10d %10d %9.2f  %s\n", w, a, b, (b - a) / n, top
+        }'
+    done
+fi
+echo
+echo "instr.sh: $(($(date +%s) - start)) s${INSTR_OUT:+; files in $out}"
