@@ -8,7 +8,9 @@
  * on a timeout is never reused, so a late reply can never reach a later
  * request.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "clock.h"
 #include "conn.h"
@@ -68,10 +70,20 @@ conn_pop(conn *c)
     return f;
 }
 
+/*
+ * An idle connection is checked before reuse once it has rested this long
+ * (libcurl checks before reusing a connection): a server that closed it
+ * meanwhile (its `timeout`, a restart) must not cost a request. Back-to-
+ * back requests skip the check and its system call.
+ */
+#define IDLE_CHECK_US 1000
+
 void
 conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
               const char *errmsg)
 {
+    if (status != SHARD_OK)
+        c->lost_work = true;
     fragment_done(f, reply, status, errmsg);
     while (c->head != NULL && c->head->local) {
         fragment *local = conn_pop(c);
@@ -79,6 +91,8 @@ conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
         fragment_done(local, local->reply, made ? SHARD_OK : SHARD_ENOMEM,
                       made ? NULL : "out of memory");
     }
+    if (c->head == NULL)
+        c->idle_since_us = clock_monotonic_us();
 }
 
 void
@@ -114,13 +128,46 @@ conn_server_answered(conn *c)
 }
 
 void
+conn_server_warn(conn *c, const char *what)
+{
+    conn_env *env = c->env;
+
+    if (env->warn != NULL)
+        env->warn(env->health_owner, c->server, what);
+}
+
+void
 conn_gone(conn *c, const char *why)
 {
     conn_set_events(c, SHARD_WATCH_NONE);
     c->fd = -1;
-    /* Every close but the pool's own shutdown counts against the server. */
-    if (c->close_status != SHARD_ECLOSED)
+    c->idle_since_us = 0;
+    /* A close that cost requests counts against the server; the server
+     * closing an idle connection, or the pool closing its own, does not. */
+    if (c->close_status != SHARD_ECLOSED && c->lost_work)
         conn_server_failed(c, why);
+}
+
+/* False when the peer has closed the idle socket (or sent what nobody
+ * asked for, which would be taken for the next reply). */
+static bool
+socket_alive(int fd)
+{
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Closes an idle connection the server has dropped, before reusing it. */
+static void
+drop_if_dead(conn *c)
+{
+    if (c->head != NULL || c->idle_since_us == 0 ||
+        clock_monotonic_us() - c->idle_since_us < IDLE_CHECK_US ||
+        !c->ops->connected(c) || socket_alive(c->fd))
+        return;
+    conn_close(c, SHARD_ECLOSED, "the server closed the idle connection");
 }
 
 bool
@@ -145,11 +192,15 @@ conn_send(conn *c, fragment *f, int argc, const char **argv,
 {
     int rc;
 
+    if (c->fd >= 0)
+        drop_if_dead(c);
     if (c->fd < 0) {
         c->close_status = 0;
+        c->lost_work = false;
         if ((rc = c->ops->connect(c, err, errlen)) != SHARD_OK)
             return rc;
     }
+    c->idle_since_us = 0;
     rc = c->ops->send(c, f, argc, argv, argvlen, err, errlen);
     if (rc == SHARD_OK)
         conn_push(c, f);
@@ -192,6 +243,7 @@ conn_preconnect(conn *c)
 
     if (c->fd < 0) {
         c->close_status = 0;
+        c->lost_work = false;
         (void)c->ops->connect(c, err, sizeof(err));
     }
 }

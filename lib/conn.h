@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <shard/async.h>
 
@@ -29,6 +30,8 @@ typedef struct conn_target {
 /* Reports a server's health to the layer that keeps it (the pool). */
 typedef void (*conn_failed_fn)(void *owner, int server, const char *why);
 typedef void (*conn_answered_fn)(void *owner, int server);
+/* Something the operator should hear of, though requests go on. */
+typedef void (*conn_warn_fn)(void *owner, int server, const char *what);
 
 /* What the connections of one engine share. */
 typedef struct conn_env {
@@ -36,7 +39,8 @@ typedef struct conn_env {
     void *watch_userdata;      /* passed to watch */
     conn_failed_fn failed;     /* a server failed (optional) */
     conn_answered_fn answered; /* a server answered (optional) */
-    void *health_owner;        /* passed to both */
+    conn_warn_fn warn;         /* a server needs attention (optional) */
+    void *health_owner;        /* passed to all three */
     bool closing;              /* the pool is being freed: not a failure */
     resp_buf scratch;          /* encoding space; one thread at a time */
 } conn_env;
@@ -70,6 +74,9 @@ struct conn {
     fragment *tail;            /* newest one */
     int close_status;          /* why we closed it (0: the peer did) */
     char close_msg[256];       /* ... in words */
+    int64_t idle_since_us;     /* when its queue last emptied; 0: busy */
+    bool lost_work;            /* a fragment failed since it connected: its
+                                  close counts against the server */
 };
 
 /* Sets up the neutral part of a backend's connection (closed, empty). */
@@ -138,6 +145,7 @@ void conn_gone(conn *c, const char *why);
 /* Health reports about the connection's server. */
 void conn_server_failed(conn *c, const char *why);
 void conn_server_answered(conn *c);
+void conn_server_warn(conn *c, const char *what);
 
 /*
  * When we closed the connection (conn_close), the status and message for

@@ -137,7 +137,19 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     conn_complete(c, f, NULL, status, msg);
 }
 
-/* AUTH or SELECT failed: the connection is of no use; fail what waits. */
+/* The server has no password to check (Redis 6+, then older wording). */
+static bool
+is_needless_auth(const shard_reply *r)
+{
+    return strstr(r->str, "without any password configured") != NULL ||
+           strstr(r->str, "no password is set") != NULL;
+}
+
+/*
+ * AUTH or SELECT failed: the connection is of no use; fail what waits.
+ * Except AUTH to a server without a password: twemproxy serves such a
+ * pool, so libshard warns and goes on.
+ */
 static void
 on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -146,6 +158,11 @@ on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
 
     if (r == NULL || r->type != SHARD_REPLY_ERROR || c->close_status != 0)
         return;
+    if (strcmp(privdata, "AUTH") == 0 && is_needless_auth(r)) {
+        conn_server_warn(c, "has no password: redis_auth is ignored for "
+                            "it, as twemproxy does");
+        return;
+    }
     c->close_status = SHARD_ECONN;
     error_format(c->close_msg, sizeof(c->close_msg),
                  "server '%s' refused %s: %s", c->target->addr,

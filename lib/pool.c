@@ -150,6 +150,19 @@ on_server_answered(void *owner, int index)
     eject_on_answer(&pool->servers[index]);
 }
 
+/* Logged once per server: the operator needs to hear it, not every time. */
+static void
+on_server_warn(void *owner, int index, const char *what)
+{
+    shard_pool *pool = owner;
+    struct server *s = &pool->servers[index];
+
+    if (s->warned)
+        return;
+    s->warned = true;
+    LOG(&pool->opts, SHARD_LOG_WARN, "server '%s' %s", s->target.addr, what);
+}
+
 void
 pool_readmit(shard_pool *pool)
 {
@@ -247,6 +260,7 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     engine_init(&pool->engine, c->timeout_ms);
     pool->engine.env.failed = on_server_failed;
     pool->engine.env.answered = on_server_answered;
+    pool->engine.env.warn = on_server_warn;
     pool->engine.env.health_owner = pool;
     pool->engine.note = note_failure;
     pool->engine.note_owner = pool;

@@ -27,6 +27,7 @@ struct server {
     uint64_t ejections;    /* how many times it was ejected */
     conn *conn;            /* the pool's connection to it, made on first
                               use; the engine owns it */
+    bool warned;           /* its warning was logged (once per server) */
 };
 
 /*
