@@ -9,6 +9,7 @@
  * request.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -44,9 +45,49 @@ conn_set_events(conn *c, int events)
         c->watch_data = NULL;
 }
 
+/* The server showed life: its silence, if it still owes us, starts over. */
+static void
+note_progress(conn *c)
+{
+    if (c->env->timed)
+        c->silent_since_us = c->head != NULL ? clock_monotonic_us() : 0;
+}
+
+void
+conn_wrote(conn *c)
+{
+    note_progress(c);
+}
+
+bool
+conn_expired(const conn *c, int64_t now_us, int64_t limit_us)
+{
+    return c->head != NULL && c->silent_since_us != 0 &&
+           now_us - c->silent_since_us >= limit_us;
+}
+
+void
+conn_catch_up(conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+    if (c->fd < 0)
+        return;
+    if (c->events & SHARD_WATCH_WRITE)
+        p.events |= POLLOUT;
+    if (poll(&p, 1, 0) <= 0)
+        return;
+    conn_handle(
+        c, ((p.revents & (POLLIN | POLLHUP | POLLERR)) ? SHARD_WATCH_READ : 0) |
+               ((p.revents & (POLLOUT | POLLERR)) ? SHARD_WATCH_WRITE : 0));
+}
+
 void
 conn_push(conn *c, fragment *f)
 {
+    /* The wait for the server starts when it is first owed something. */
+    if (c->head == NULL && c->env->timed)
+        c->silent_since_us = clock_monotonic_us();
     f->next = NULL;
     if (c->tail != NULL)
         c->tail->next = f;
@@ -93,6 +134,7 @@ conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
     }
     if (c->head == NULL)
         c->idle_since_us = clock_monotonic_us();
+    note_progress(c);
 }
 
 void
@@ -142,6 +184,7 @@ conn_gone(conn *c, const char *why)
     conn_set_events(c, SHARD_WATCH_NONE);
     c->fd = -1;
     c->idle_since_us = 0;
+    c->silent_since_us = 0;
     /* A close that cost requests counts against the server; the server
      * closing an idle connection, or the pool closing its own, does not. */
     if (c->close_status != SHARD_ECLOSED && c->lost_work)
@@ -178,7 +221,7 @@ conn_fail_reason(const conn *c, const fragment *f, int *status, char *msg,
         return false;
     *status = c->close_status;
     error_format(msg, len, "%s", c->close_msg);
-    if (*status == SHARD_ETIMEDOUT && f->deadline_us > clock_monotonic_us()) {
+    if (*status == SHARD_ETIMEDOUT && f != c->expired) {
         *status = SHARD_ECONN;
         error_format(msg, len, "%s (closed with a timed out request)",
                      c->close_msg);
@@ -223,8 +266,11 @@ conn_handle(conn *c, int events)
     int fd = c->fd;
 
     /* Reading first also learns of a reset before writing into it. */
-    if (fd >= 0 && (events & SHARD_WATCH_READ))
+    if (fd >= 0 && (events & SHARD_WATCH_READ)) {
         c->ops->read(c);
+        if (c->fd == fd)
+            note_progress(c); /* bytes came, even without a whole reply */
+    }
     /* The read may have closed the connection. */
     if (fd >= 0 && c->fd == fd && (events & SHARD_WATCH_WRITE))
         c->ops->write(c);

@@ -42,6 +42,7 @@ typedef struct conn_env {
     conn_warn_fn warn;         /* a server needs attention (optional) */
     void *health_owner;        /* passed to all three */
     bool closing;              /* the pool is being freed: not a failure */
+    bool timed;                /* the pool has a timeout: keep the clocks */
     resp_buf scratch;          /* encoding space; one thread at a time */
 } conn_env;
 
@@ -75,6 +76,11 @@ struct conn {
     int close_status;          /* why we closed it (0: the peer did) */
     char close_msg[256];       /* ... in words */
     int64_t idle_since_us;     /* when its queue last emptied; 0: busy */
+    int64_t silent_since_us;   /* the server has owed us progress (a reply,
+                                  bytes read or written) since then; 0:
+                                  nothing owed. What `timeout` measures. */
+    const fragment *expired;   /* the fragment it was closed for timing
+                                  out; the others fail as collateral */
     bool lost_work;            /* a fragment failed since it connected: its
                                   close counts against the server */
 };
@@ -112,6 +118,19 @@ void conn_answer_local(conn *c, fragment *f, shard_reply *reply);
 /* The socket is ready for SHARD_WATCH_* `events`. */
 void conn_handle(conn *c, int events);
 
+/*
+ * True when the server has owed this connection progress for `limit_us`
+ * by `now_us`: the pool's `timeout` has run out.
+ */
+bool conn_expired(const conn *c, int64_t now_us, int64_t limit_us);
+
+/*
+ * Lets the connection catch up before it is declared timed out: reads
+ * what has arrived and writes what it can, without waiting (the engine
+ * may have been kept from running by the application).
+ */
+void conn_catch_up(conn *c);
+
 /* True once the socket's connect(2) has completed. */
 bool conn_is_connected(const conn *c);
 
@@ -141,6 +160,9 @@ void conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
  * and reports the server failed for `why` unless the pool closed it.
  */
 void conn_gone(conn *c, const char *why);
+
+/* The backend moved bytes to the server: it is not silent. */
+void conn_wrote(conn *c);
 
 /* Health reports about the connection's server. */
 void conn_server_failed(conn *c, const char *why);

@@ -7,6 +7,7 @@
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,7 +286,13 @@ handle_write(void *ac)
 static void
 redis_write(conn *c)
 {
-    run_without_sigpipe(handle_write, redis_of(c)->ac);
+    redisAsyncContext *ac = redis_of(c)->ac;
+    size_t before = sdslen(ac->c.obuf);
+
+    run_without_sigpipe(handle_write, ac);
+    /* The write may have failed and freed the context. */
+    if (redis_of(c)->ac == ac && sdslen(ac->c.obuf) < before)
+        conn_wrote(c);
 }
 
 static void

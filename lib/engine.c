@@ -16,6 +16,7 @@ engine_init(engine *e, int timeout_ms)
 {
     memset(e, 0, sizeof(*e));
     e->timeout_ms = timeout_ms;
+    e->env.timed = timeout_ms > 0;
     e->timer_ms = -1;
 }
 
@@ -130,8 +131,6 @@ engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
     }
     f->server = c->server;
     f->addr = c->target->addr;
-    f->deadline_us =
-        e->timeout_ms > 0 ? clock_monotonic_us() + e->timeout_ms * 1000LL : 0;
     rc = conn_send(c, f, argc, argv, argvlen, err, sizeof(err));
     if (rc != SHARD_OK)
         fragment_done(f, NULL, rc, err);
@@ -140,16 +139,23 @@ engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
 void
 engine_check_deadlines(engine *e)
 {
-    int64_t now = clock_monotonic_us();
+    int64_t limit = (int64_t)e->timeout_ms * 1000;
     char msg[ERROR_MAX];
 
+    if (e->timeout_ms <= 0)
+        return;
     for (size_t i = 0; i < e->nconns; i++) {
         conn *c = e->conns[i];
-        if (c->head == NULL || c->head->deadline_us == 0 ||
-            c->head->deadline_us > now)
+        if (!conn_expired(c, clock_monotonic_us(), limit))
+            continue;
+        /* What arrived while the application kept the engine away is
+         * not the server's silence. */
+        conn_catch_up(c);
+        if (!conn_expired(c, clock_monotonic_us(), limit))
             continue;
         error_format(msg, sizeof(msg), "server '%s' timed out after %d ms",
                      c->target->addr, e->timeout_ms);
+        c->expired = c->head;
         conn_close(c, SHARD_ETIMEDOUT, msg);
     }
 }
@@ -161,11 +167,13 @@ engine_next_timeout_ms(const engine *e)
 
     if (e->deliver_head != NULL)
         return 0;
-    for (size_t i = 0; i < e->nconns; i++) {
-        const fragment *head = e->conns[i]->head;
-        if (head != NULL && head->deadline_us != 0 &&
-            (next == 0 || head->deadline_us < next))
-            next = head->deadline_us;
+    for (size_t i = 0; e->timeout_ms > 0 && i < e->nconns; i++) {
+        const conn *c = e->conns[i];
+        if (c->head == NULL || c->silent_since_us == 0)
+            continue;
+        int64_t due = c->silent_since_us + (int64_t)e->timeout_ms * 1000;
+        if (next == 0 || due < next)
+            next = due;
     }
     if (next == 0)
         return -1;

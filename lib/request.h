@@ -44,7 +44,6 @@ typedef struct fragment {
     const char *addr;      /* its address, for messages */
     struct conn *conn;     /* where it waits for its reply; NULL when done */
     struct fragment *next; /* next in conn's FIFO of pending fragments */
-    int64_t deadline_us;   /* monotonic time it times out; 0: never */
     shard_reply *reply;    /* its reply once in (kept from the reader) */
     int status;            /* SHARD_OK, or why no reply came */
     char *errmsg;          /* text of a failure, owned */

@@ -143,13 +143,14 @@ strace_run() {
 
 start=$(date +%s)
 echo "shard-instr under callgrind: N=$n, 2N=$n2, median of $repeat runs each"
-echo "Ir/op = (Ir(2N) - Ir(N)) / N; spread = (max - min) / ops of the runs,"
-echo "the larger of N's and 2N's; per key = Ir/op over 1, 32 or 100 keys"
+echo "Ir/op = (Ir(2N) - Ir(N)) / N; per key = Ir/op over 1, 32 or 100 keys;"
+echo "spread = (max - min) / ops of the runs, the larger of N's and 2N's;"
+echo "Ir(2N)/2N: the same with what is paid once left in (a cross-check)"
 echo "binary: $exe"
 echo "malloc: ${tunables:-glibc defaults}"
 echo
-printf '%-16s %10s %8s %8s %13s %13s\n' workload "Ir/op" "per key" \
-    "spread" "Ir(N)" "Ir(2N)"
+printf '%-16s %10s %8s %7s %10s %12s %12s\n' workload "Ir/op" "per key" \
+    "spread" "Ir(2N)/2N" "Ir(N)" "Ir(2N)"
 for w in $workloads; do
     for k in $n $n2; do
         rm -f "$out/$w.$k.totals"
@@ -172,8 +173,8 @@ for w in $workloads; do
         op = (b - a) / n
         sa = (amax - amin) / n
         sb = (bmax - bmin) / (2 * n)
-        printf "%-16s %10.1f %8.1f %8.1f %13d %13d\n", w, op, op / k,
-               (sa > sb ? sa : sb), a, b
+        printf "%-16s %10.1f %8.1f %7.1f %10.1f %12d %12d\n", w, op,
+               op / k, (sa > sb ? sa : sb), b / (2 * n), a, b
     }' | tee -a "$out/table"
 done
 

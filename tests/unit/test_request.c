@@ -99,7 +99,7 @@ Test(request, many_fragments_follow_the_request_in_one_allocation)
             cr_assert_eq(f->status, SHARD_OK);
             /* Every fragment is writable (ASan checks the bounds). */
             f->server = (int)i;
-            f->deadline_us = (int64_t)i;
+            f->cursor = i;
         }
         cr_expect_eq(r->frags[n - 1].server, (int)(n - 1));
         request_free(r);
