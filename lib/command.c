@@ -689,6 +689,31 @@ sort_keys(const command_info *ci, int argc, const char *const *argv,
         keyset_add(ks, dest);
 }
 
+int
+command_sort_patterns(const command_info *ci, int argc, const char *const *argv,
+                      const size_t *argvlen, int *positions, int max)
+{
+    int n = 0;
+
+    if (strcmp(ci->name, "sort") != 0 && strcmp(ci->name, "sort_ro") != 0)
+        return 0;
+    for (int i = 2; i < argc; i++) {
+        if (arg_is(argv, argvlen, i, "limit")) {
+            i += 2;
+        } else if ((arg_is(argv, argvlen, i, "by") ||
+                    arg_is(argv, argvlen, i, "get")) &&
+                   i + 1 < argc) {
+            if (n < max)
+                positions[n] = i + 1;
+            n++;
+            i++;
+        } else if (arg_is(argv, argvlen, i, "store")) {
+            i++;
+        }
+    }
+    return n;
+}
+
 /*
  * GEORADIUS[BYMEMBER] ... [STORE dest] [STOREDIST dest]: every destination.
  * Redis writes to the last one, but its key specs (and so Redis Cluster)

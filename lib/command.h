@@ -115,6 +115,17 @@ int command_keys(const command_info *ci, int argc, const char *const *argv,
  * key (`nkeys` from command_keys()). */
 command_route command_route_of(const command_info *ci, int nkeys);
 
+/*
+ * The argv indexes of the BY and GET patterns of SORT or SORT_RO (`ci`),
+ * in argv order, into `positions` (room for `max`); returns how many
+ * there are (maybe more than `max`), 0 for other commands. A pattern
+ * names keys only the server expands (each element put in place of its
+ * '*'), so command_keys() does not report them.
+ */
+int command_sort_patterns(const command_info *ci, int argc,
+                          const char *const *argv, const size_t *argvlen,
+                          int *positions, int max);
+
 /* Iteration over the top-level commands, in name order. */
 size_t command_count(void);
 const command_info *command_at(size_t i);

@@ -142,6 +142,62 @@ spread_error(shard_pool *pool, const char *name, const int *servers, size_t n)
                        name, list);
 }
 
+/*
+ * NULL when SORT pattern `p` reads only keys of server `server`, else why
+ * not. Redis reads the key named by the pattern with each element in
+ * place of its first '*' ("#" and a pattern without '*' read nothing), so
+ * the keys stay on one server only when a hash tag before the '*' pins
+ * them (an element could hold a tag of its own after it).
+ */
+static shard_reply *
+sort_pattern_refusal(shard_pool *pool, const char *name, const char *p,
+                     size_t len, int server)
+{
+    const char *star = memchr(p, '*', len);
+    int shown = len > 64 ? 64 : (int)len;
+    size_t span_len;
+
+    if (star == NULL || pool->conf->server_count == 1 ||
+        pool->topo->rules.dist == DIST_RANDOM)
+        return NULL;
+    size_t prefix = (size_t)(star - p);
+    const char *span = route_tag_span(&pool->topo->rules, p, prefix, &span_len);
+    if (span == p)
+        return reply_error("ERR '%s' pattern '%.*s' reads keys on every "
+                           "server; put the sorted key's hash tag before its "
+                           "'*' to keep them on its server",
+                           name, shown, p);
+    int at = pool_locate(pool, p, prefix);
+    if (at != server)
+        return reply_error("ERR '%s' pattern '%.*s' reads keys on server "
+                           "'%s', not on the sorted key's server '%s'",
+                           name, shown, p,
+                           at >= 0 ? pool->servers[at].target.addr : "(none)",
+                           pool->servers[server].target.addr);
+    return NULL;
+}
+
+shard_reply *
+dispatch_sort_refusal(shard_pool *pool, const command_info *ci,
+                      const dispatch_args *a, int server)
+{
+    int stack[16], *pat = stack;
+    int n = command_sort_patterns(ci, a->argc, a->argv, a->argvlen, pat, 16);
+    shard_reply *refusal = NULL;
+
+    if (n > 16) {
+        if ((pat = malloc((size_t)n * sizeof(*pat))) == NULL)
+            return reply_error("ERR out of memory");
+        command_sort_patterns(ci, a->argc, a->argv, a->argvlen, pat, n);
+    }
+    for (int i = 0; i < n && refusal == NULL && server >= 0; i++)
+        refusal = sort_pattern_refusal(pool, ci->name, a->argv[pat[i]],
+                                       a->argvlen[pat[i]], server);
+    if (pat != stack)
+        free(pat);
+    return refusal;
+}
+
 static request *
 submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
              const command_info *ci, const int *pos, int nkeys, int *servers)
@@ -153,12 +209,13 @@ submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
         same = same && servers[i] == servers[0];
     }
     /* With random distribution keys have no home: any one server will do. */
-    request *r = same || pool->topo->rules.dist == DIST_RANDOM
-                     ? send_to(pool, mode, servers[0], a)
-                     : dispatch_local(pool, mode,
-                                      spread_error(pool, ci->name, servers,
-                                                   (size_t)nkeys));
-    return r;
+    if (!same && pool->topo->rules.dist != DIST_RANDOM)
+        return dispatch_local(
+            pool, mode, spread_error(pool, ci->name, servers, (size_t)nkeys));
+    shard_reply *refusal = dispatch_sort_refusal(pool, ci, a, servers[0]);
+    if (refusal != NULL)
+        return dispatch_local(pool, mode, refusal);
+    return send_to(pool, mode, servers[0], a);
 }
 
 static request *

@@ -2,6 +2,7 @@
 #ifndef SHARD_LIB_DISPATCH_H
 #define SHARD_LIB_DISPATCH_H
 
+#include "command.h"
 #include "engine.h"
 #include "pool.h"
 
@@ -30,6 +31,14 @@ request *dispatch_submit(shard_pool *pool, request_mode mode,
 /* Sends the command as it is to connection `c` (per-server, txn). */
 request *dispatch_direct(shard_pool *pool, request_mode mode, conn *c,
                          const dispatch_args *a);
+
+/*
+ * NULL when the BY and GET patterns of SORT (or SORT_RO) read only keys
+ * of `server`, the server of the sorted key; else the ERROR reply that
+ * says which pattern does not. NULL for every other command.
+ */
+shard_reply *dispatch_sort_refusal(shard_pool *pool, const command_info *ci,
+                                   const dispatch_args *a, int server);
 
 /* A request already done with `reply` (an ERROR reply, say). */
 request *dispatch_local(shard_pool *pool, request_mode mode,

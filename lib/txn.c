@@ -120,6 +120,8 @@ txn_refusal(shard_txn *txn, const command_info **found, const dispatch_args *a)
                 pool->servers[txn->server].target.addr);
     }
     free(pos);
+    if (refusal == NULL && pool->topo->rules.dist != DIST_RANDOM)
+        refusal = dispatch_sort_refusal(pool, ci, a, txn->server);
     return refusal;
 }
 

@@ -596,3 +596,23 @@ Test(command, migrate_keys_form_replaces_the_legacy_key)
                  "be set to the empty string");
     cr_expect_eq(ci->route, ROUTE_REJECT);
 }
+
+Test(command, sort_patterns_are_the_by_and_get_arguments)
+{
+    const char *argv[] = {"SORT", "l", "LIMIT", "0",   "10",  "BY", "w_*",
+                          "GET",  "#", "STORE", "dst", "get", "d_*"};
+    int at[8];
+    const command_info *ci = command_find(13, argv, NULL);
+
+    cr_assert_not_null(ci);
+    cr_assert_eq(command_sort_patterns(ci, 13, argv, NULL, at, 8), 3);
+    cr_expect_eq(at[0], 6);
+    cr_expect_eq(at[1], 8);
+    cr_expect_eq(at[2], 12);
+    cr_expect_eq(command_sort_patterns(ci, 13, argv, NULL, at, 1), 3,
+                 "the count is whole even when `max` is short");
+    const char *get[] = {"GET", "by"};
+    cr_expect_eq(
+        command_sort_patterns(command_find(2, get, NULL), 2, get, NULL, at, 8),
+        0);
+}
