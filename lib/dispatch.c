@@ -267,12 +267,38 @@ submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
     }
 }
 
-static shard_reply *
-unknown_command(const dispatch_args *a)
+/* Up to `max` bytes of `s` as Redis prints them in an error: to the
+ * first NUL, with CR and LF turned to spaces (an error is one line). */
+static size_t
+put_shown(char *out, const char *s, size_t len, size_t max)
 {
-    int shown = a->argvlen[0] > 64 ? 64 : (int)a->argvlen[0];
+    size_t n = 0;
 
-    return reply_error("ERR unknown command '%.*s'", shown, a->argv[0]);
+    for (; n < len && n < max && s[n] != '\0'; n++)
+        out[n] = (s[n] == '\r' || s[n] == '\n') ? ' ' : s[n];
+    return n;
+}
+
+shard_reply *
+dispatch_unknown_command(const dispatch_args *a)
+{
+    /* Redis 7.0's words: the name (128 bytes at most), then quoted
+     * arguments until 128 bytes of them are shown. */
+    char text[512];
+    size_t used = (size_t)snprintf(text, sizeof(text), "ERR unknown command '");
+
+    used += put_shown(text + used, a->argv[0], a->argvlen[0], 128);
+    used += (size_t)snprintf(text + used, sizeof(text) - used,
+                             "', with args beginning with: ");
+    size_t args_start = used;
+    for (int i = 1; i < a->argc && used - args_start < 128; i++) {
+        size_t room = 128 - (used - args_start);
+        text[used++] = '\'';
+        used += put_shown(text + used, a->argv[i], a->argvlen[i], room);
+        text[used++] = '\'';
+        text[used++] = ' ';
+    }
+    return reply_string(SHARD_REPLY_ERROR, text, used);
 }
 
 request *
@@ -288,7 +314,7 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
     pool_readmit(pool);
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     if (ci == NULL)
-        return dispatch_local(pool, mode, unknown_command(a));
+        return dispatch_local(pool, mode, dispatch_unknown_command(a));
     if (2 * (size_t)a->argc > sizeof(stack) / sizeof(stack[0]) &&
         (pos = malloc(2 * (size_t)a->argc * sizeof(*pos))) == NULL)
         return NULL;

@@ -40,6 +40,9 @@ request *dispatch_direct(shard_pool *pool, request_mode mode, conn *c,
 shard_reply *dispatch_sort_refusal(shard_pool *pool, const command_info *ci,
                                    const dispatch_args *a, int server);
 
+/* Redis 7.0's ERROR for an unknown command, with its first arguments. */
+shard_reply *dispatch_unknown_command(const dispatch_args *a);
+
 /* A request already done with `reply` (an ERROR reply, say). */
 request *dispatch_local(shard_pool *pool, request_mode mode,
                         shard_reply *reply);

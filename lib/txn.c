@@ -95,9 +95,7 @@ txn_refusal(shard_txn *txn, const command_info **found, const dispatch_args *a)
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     *found = ci;
     if (ci == NULL)
-        return reply_error("ERR unknown command '%.*s'",
-                           (int)(a->argvlen[0] > 64 ? 64 : a->argvlen[0]),
-                           a->argv[0]);
+        return dispatch_unknown_command(a);
     int *pos = malloc((size_t)a->argc * sizeof(*pos));
     if (pos == NULL)
         return reply_error("ERR out of memory");

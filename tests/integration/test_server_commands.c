@@ -6,6 +6,7 @@
  * same db, no QUEUED, no abort.
  */
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include "harness.h"
 
 static shard_pool *pool;
+static harness_server *redis;
 
 static void
 setup(void)
@@ -22,6 +24,7 @@ setup(void)
     char yaml[512];
 
     cr_assert_not_null(s);
+    redis = s;
     snprintf(yaml, sizeof(yaml),
              "t:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 2000\n"
              "  servers:\n   - %s:1\n",
@@ -119,4 +122,36 @@ Test(server_commands, out_of_range_server_is_refused_in_both_forms)
               shard_pool_errmsg(pool));
     cr_expect_eq(shard_command_server_argv(pool, 7, &r, 1, ping, NULL),
                  SHARD_EINVAL);
+}
+
+Test(server_commands, unknown_commands_read_as_redis_7_says_them)
+{
+    char long_name[300], long_arg[200];
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    memset(long_arg, 'a', sizeof(long_arg) - 1);
+    long_arg[sizeof(long_arg) - 1] = '\0';
+    const char *cases[][6] = {
+        {"FOO", "a", "b"},      {"FOO"},
+        {"nosuch", "x\r\ny"},   {long_name, "a"},
+        {"FOO", long_arg, "b"}, {"FOO", "1", "2", "3", "4", "5"},
+    };
+    redisContext *direct = redisConnect("127.0.0.1", redis->port);
+
+    cr_assert(direct != NULL && direct->err == 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int argc = 0;
+        while (argc < 6 && cases[i][argc] != NULL)
+            argc++;
+        redisReply *want = redisCommandArgv(direct, argc, cases[i], NULL);
+        shard_reply *got = NULL;
+        cr_assert_not_null(want);
+        cr_assert_eq(shard_command_argv(pool, &got, argc, cases[i], NULL),
+                     SHARD_OK);
+        cr_expect_eq(shard_reply_type(got), SHARD_REPLY_ERROR);
+        cr_expect_str_eq(shard_reply_str(got, NULL), want->str, "case %zu", i);
+        freeReplyObject(want);
+        shard_reply_free(got);
+    }
+    redisFree(direct);
 }

@@ -29,9 +29,10 @@
  * not run out of events by itself: stop it with event_base_loopbreak().
  * Like the pool, the adapter is used by one thread at a time.
  *
- * With both libev and libevent in one file, include the libev adapter
- * first: libevent #defines EV_READ and EV_WRITE, which breaks the enum of
- * the same names in <ev.h> when it comes later.
+ * With both libev and libevent in one file, include the libev adapter (or
+ * <ev.h>) before any libevent header, <event2/event.h> included: libevent
+ * #defines EV_READ and EV_WRITE, which breaks the enum of the same names
+ * in <ev.h> when it comes later.
  */
 #ifndef SHARD_ADAPTERS_LIBEVENT_H
 #define SHARD_ADAPTERS_LIBEVENT_H
