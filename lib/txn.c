@@ -123,15 +123,23 @@ txn_refusal(shard_txn *txn, const command_info **found, const dispatch_args *a)
     return refusal;
 }
 
-/* DISCARD's +OK becomes EXEC's EXECABORT: the transaction is gone. */
+/* DISCARD's +OK becomes EXEC's EXECABORT: the transaction is gone. The
+ * +OK stays with its fragment: the reader still owns it until the
+ * callback returns. */
 static void
 join_execabort(request *r)
 {
-    request_join_single(r);
-    if (r->reply == NULL)
+    const fragment *f = &r->frags[0];
+
+    if (f->status != SHARD_OK || f->reply == NULL) {
+        request_join_single(r);
         return;
-    shard_reply_free(r->reply);
+    }
     r->reply = reply_error("%s", execabort);
+    if (r->reply == NULL) {
+        r->status = SHARD_ENOMEM;
+        r->errmsg = strdup("out of memory");
+    }
 }
 
 /* A refusal, answered in its place among the transaction's replies. */

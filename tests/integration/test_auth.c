@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -124,4 +125,78 @@ Test(auth, wrong_password_fails_naming_auth_never_the_password)
     cr_expect(strstr(shard_pool_errmsg(pool), PASSWORD) == NULL, "%s",
               shard_pool_errmsg(pool));
     cr_expect(!password_shown);
+}
+
+/* --- async -----------------------------------------------------------------
+ */
+
+#define MAX_FDS 8
+static struct pollfd watched[MAX_FDS];
+
+static void
+watch_fd(int fd, int events, void **watch_data, void *userdata)
+{
+    (void)watch_data;
+    (void)userdata;
+    for (int i = 0; i < MAX_FDS; i++) {
+        if (watched[i].fd == fd || (watched[i].fd < 0 && events != 0)) {
+            watched[i].fd = events ? fd : -1;
+            watched[i].events =
+                (short)(((events & SHARD_WATCH_READ) ? POLLIN : 0) |
+                        ((events & SHARD_WATCH_WRITE) ? POLLOUT : 0));
+            return;
+        }
+    }
+    cr_assert_fail("more than %d descriptors", MAX_FDS);
+}
+
+static void
+no_timer(long ms, void *userdata)
+{
+    (void)ms;
+    (void)userdata;
+}
+
+static int calls, failures;
+
+static void
+on_reply(shard_pool *p, const shard_reply *reply, int status, void *userdata)
+{
+    (void)p;
+    (void)reply;
+    (void)userdata;
+    calls++;
+    failures += status != SHARD_OK;
+}
+
+Test(auth, async_commands_are_served_without_password_too)
+{
+    const char *set[] = {"SET", "k", "v"};
+
+    warnings = 0;
+    pool = open_pool(NULL);
+    for (int i = 0; i < MAX_FDS; i++)
+        watched[i].fd = -1;
+    cr_assert_eq(shard_pool_set_event_hooks(pool, watch_fd, no_timer, NULL),
+                 SHARD_OK);
+    calls = failures = 0;
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(shard_command_async(pool, 3, set, NULL, on_reply, NULL),
+                     SHARD_OK);
+    for (int round = 0; round < 500 && calls < 10; round++) {
+        int n = poll(watched, MAX_FDS, 10);
+        for (int i = 0; n > 0 && i < MAX_FDS; i++) {
+            short re = watched[i].revents;
+            if (watched[i].fd < 0 || re == 0)
+                continue;
+            shard_pool_on_fd(
+                pool, watched[i].fd,
+                ((re & (POLLIN | POLLHUP | POLLERR)) ? SHARD_WATCH_READ : 0) |
+                    ((re & (POLLOUT | POLLERR)) ? SHARD_WATCH_WRITE : 0));
+        }
+    }
+    cr_expect_eq(calls, 10);
+    cr_expect_eq(failures, 0, "%s", shard_pool_errmsg(pool));
+    cr_expect_eq(warnings, 1, "one warning for the one server used");
+    cr_assert_eq(shard_pool_set_event_hooks(pool, NULL, NULL, NULL), SHARD_OK);
 }
