@@ -6,7 +6,6 @@
  */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include <shard/shard.h>
 
 #include "harness.h"
+#include "harness_loop.h"
 
 #define PASSWORD "t0ps3cret"
 
@@ -127,35 +127,7 @@ Test(auth, wrong_password_fails_naming_auth_never_the_password)
     cr_expect(!password_shown);
 }
 
-/* --- async -----------------------------------------------------------------
- */
-
-#define MAX_FDS 8
-static struct pollfd watched[MAX_FDS];
-
-static void
-watch_fd(int fd, int events, void **watch_data, void *userdata)
-{
-    (void)watch_data;
-    (void)userdata;
-    for (int i = 0; i < MAX_FDS; i++) {
-        if (watched[i].fd == fd || (watched[i].fd < 0 && events != 0)) {
-            watched[i].fd = events ? fd : -1;
-            watched[i].events =
-                (short)(((events & SHARD_WATCH_READ) ? POLLIN : 0) |
-                        ((events & SHARD_WATCH_WRITE) ? POLLOUT : 0));
-            return;
-        }
-    }
-    cr_assert_fail("more than %d descriptors", MAX_FDS);
-}
-
-static void
-no_timer(long ms, void *userdata)
-{
-    (void)ms;
-    (void)userdata;
-}
+/* --- async ------------------------------------------------------------- */
 
 static int calls, failures;
 
@@ -175,28 +147,14 @@ Test(auth, async_commands_are_served_without_password_too)
 
     warnings = 0;
     pool = open_pool(NULL);
-    for (int i = 0; i < MAX_FDS; i++)
-        watched[i].fd = -1;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, watch_fd, no_timer, NULL),
-                 SHARD_OK);
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
     calls = failures = 0;
     for (int i = 0; i < 10; i++)
         cr_assert_eq(shard_command_async(pool, 3, set, NULL, on_reply, NULL),
                      SHARD_OK);
-    for (int round = 0; round < 500 && calls < 10; round++) {
-        int n = poll(watched, MAX_FDS, 10);
-        for (int i = 0; n > 0 && i < MAX_FDS; i++) {
-            short re = watched[i].revents;
-            if (watched[i].fd < 0 || re == 0)
-                continue;
-            shard_pool_on_fd(
-                pool, watched[i].fd,
-                ((re & (POLLIN | POLLHUP | POLLERR)) ? SHARD_WATCH_READ : 0) |
-                    ((re & (POLLOUT | POLLERR)) ? SHARD_WATCH_WRITE : 0));
-        }
-    }
+    harness_loop_run(pool, &calls, 10, 5000);
     cr_expect_eq(calls, 10);
     cr_expect_eq(failures, 0, "%s", shard_pool_errmsg(pool));
     cr_expect_eq(warnings, 1, "one warning for the one server used");
-    cr_assert_eq(shard_pool_set_event_hooks(pool, NULL, NULL, NULL), SHARD_OK);
+    cr_assert_eq(harness_loop_detach(pool), SHARD_OK);
 }

@@ -5,7 +5,6 @@
  * does not count against the server.
  */
 #include <criterion/criterion.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <shard/shard.h>
 
 #include "harness.h"
+#include "harness_loop.h"
 
 static harness_server *server;
 static shard_pool *pool;
@@ -89,35 +89,7 @@ Test(idle, server_restart_while_idle_costs_nothing)
     cr_expect_eq(ejections, 0);
 }
 
-/* --- async -----------------------------------------------------------------
- */
-
-#define MAX_FDS 8
-static struct pollfd watched[MAX_FDS];
-
-static void
-watch_fd(int fd, int events, void **watch_data, void *userdata)
-{
-    (void)watch_data;
-    (void)userdata;
-    for (int i = 0; i < MAX_FDS; i++) {
-        if (watched[i].fd == fd || (watched[i].fd < 0 && events != 0)) {
-            watched[i].fd = events ? fd : -1;
-            watched[i].events =
-                (short)(((events & SHARD_WATCH_READ) ? POLLIN : 0) |
-                        ((events & SHARD_WATCH_WRITE) ? POLLOUT : 0));
-            return;
-        }
-    }
-    cr_assert_fail("more than %d descriptors", MAX_FDS);
-}
-
-static void
-no_timer(long ms, void *userdata)
-{
-    (void)ms;
-    (void)userdata;
-}
+/* --- async ------------------------------------------------------------- */
 
 static int calls, last_status;
 
@@ -131,41 +103,20 @@ on_reply(shard_pool *p, const shard_reply *reply, int status, void *userdata)
     last_status = status;
 }
 
-static void
-run_until(int want)
-{
-    for (int round = 0; round < 500 && calls < want; round++) {
-        int n = poll(watched, MAX_FDS, 10);
-        for (int i = 0; n > 0 && i < MAX_FDS; i++) {
-            short re = watched[i].revents;
-            if (watched[i].fd < 0 || re == 0)
-                continue;
-            shard_pool_on_fd(
-                pool, watched[i].fd,
-                ((re & (POLLIN | POLLHUP | POLLERR)) ? SHARD_WATCH_READ : 0) |
-                    ((re & (POLLOUT | POLLERR)) ? SHARD_WATCH_WRITE : 0));
-        }
-    }
-    cr_assert_eq(calls, want);
-}
-
 Test(idle, async_connection_closed_while_the_loop_was_away_costs_nothing)
 {
     const char *set[] = {"SET", "k", "v"}, *get[] = {"GET", "k"};
 
     open_pool("timeout 1\n");
-    for (int i = 0; i < MAX_FDS; i++)
-        watched[i].fd = -1;
     calls = 0;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, watch_fd, no_timer, NULL),
-                 SHARD_OK);
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
     cr_assert_eq(shard_command_async(pool, 3, set, NULL, on_reply, NULL),
                  SHARD_OK);
-    run_until(1);
+    cr_assert_eq(harness_loop_run(pool, &calls, 1, 5000), 1);
     usleep(2500000); /* the loop does not run; the server drops the link */
     cr_assert_eq(shard_command_async(pool, 2, get, NULL, on_reply, NULL),
                  SHARD_OK);
-    run_until(2);
+    cr_assert_eq(harness_loop_run(pool, &calls, 2, 5000), 2);
     cr_expect_eq(last_status, SHARD_OK, "%s", shard_pool_errmsg(pool));
     cr_expect_eq(ejections, 0);
 }

@@ -4,7 +4,6 @@
  * huge server_connections costs nothing before connections are used.
  */
 #include <criterion/criterion.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <shard/shard.h>
 
 #include "harness.h"
+#include "harness_loop.h"
 
 static harness_server *server;
 static shard_pool *pool;
@@ -90,35 +90,7 @@ Test(order, two_sets_of_a_key_apply_in_order)
     }
 }
 
-/* --- async -----------------------------------------------------------------
- */
-
-#define MAX_FDS 8
-static struct pollfd watched[MAX_FDS];
-
-static void
-watch_fd(int fd, int events, void **watch_data, void *userdata)
-{
-    (void)watch_data;
-    (void)userdata;
-    for (int i = 0; i < MAX_FDS; i++) {
-        if (watched[i].fd == fd || (watched[i].fd < 0 && events != 0)) {
-            watched[i].fd = events ? fd : -1;
-            watched[i].events =
-                (short)(((events & SHARD_WATCH_READ) ? POLLIN : 0) |
-                        ((events & SHARD_WATCH_WRITE) ? POLLOUT : 0));
-            return;
-        }
-    }
-    cr_assert_fail("more than %d descriptors", MAX_FDS);
-}
-
-static void
-no_timer(long ms, void *userdata)
-{
-    (void)ms;
-    (void)userdata;
-}
+/* --- async ------------------------------------------------------------- */
 
 static long long seen[64];
 static int calls;
@@ -136,29 +108,15 @@ Test(order, async_incrs_answer_in_order)
 {
     const char *incr[] = {"INCR", "async-counter"};
 
-    for (int i = 0; i < MAX_FDS; i++)
-        watched[i].fd = -1;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, watch_fd, no_timer, NULL),
-                 SHARD_OK);
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
     for (int i = 0; i < 64; i++)
         cr_assert_eq(shard_command_async(pool, 2, incr, NULL, on_incr, NULL),
                      SHARD_OK);
-    for (int round = 0; round < 500 && calls < 64; round++) {
-        int n = poll(watched, MAX_FDS, 10);
-        for (int i = 0; n > 0 && i < MAX_FDS; i++) {
-            short re = watched[i].revents;
-            if (watched[i].fd < 0 || re == 0)
-                continue;
-            shard_pool_on_fd(
-                pool, watched[i].fd,
-                ((re & (POLLIN | POLLHUP | POLLERR)) ? SHARD_WATCH_READ : 0) |
-                    ((re & (POLLOUT | POLLERR)) ? SHARD_WATCH_WRITE : 0));
-        }
-    }
+    harness_loop_run(pool, &calls, 64, 5000);
     cr_assert_eq(calls, 64);
     for (int i = 0; i < 64; i++)
         cr_expect_eq(seen[i], i + 1, "callback %d got %lld", i, seen[i]);
-    cr_assert_eq(shard_pool_set_event_hooks(pool, NULL, NULL, NULL), SHARD_OK);
+    cr_assert_eq(harness_loop_detach(pool), SHARD_OK);
 }
 
 /* Resident memory of this process, in bytes. */

@@ -6,13 +6,13 @@
  * none did.
  */
 #include <criterion/criterion.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <shard/shard.h>
 
 #include "harness.h"
+#include "harness_loop.h"
 
 #define KEYS 40
 
@@ -124,60 +124,9 @@ Test(split_failures, split_failing_everywhere_fails_like_one_key)
     }
 }
 
-/* --- async -----------------------------------------------------------------
- */
-
-/* A minimal loop for the async API: the watched descriptors, polled. */
-#define MAX_FDS 8
-static struct pollfd watched[MAX_FDS];
-static long timer_ms = -1;
-
-static void
-watch_fd(int fd, int events, void **watch_data, void *userdata)
-{
-    (void)watch_data;
-    (void)userdata;
-    for (int i = 0; i < MAX_FDS; i++) {
-        if (watched[i].fd == fd || (watched[i].fd < 0 && events != 0)) {
-            watched[i].fd = events ? fd : -1;
-            watched[i].events =
-                (short)(((events & SHARD_WATCH_READ) ? POLLIN : 0) |
-                        ((events & SHARD_WATCH_WRITE) ? POLLOUT : 0));
-            return;
-        }
-    }
-    cr_assert_fail("more than %d descriptors", MAX_FDS);
-}
-
-static void
-set_timer(long ms, void *userdata)
-{
-    (void)userdata;
-    timer_ms = ms;
-}
+/* --- async ------------------------------------------------------------- */
 
 /* Runs the loop until `*done` or 5 s. */
-static void
-run_loop(const int *done)
-{
-    for (int round = 0; round < 500 && !*done; round++) {
-        int n = poll(watched, MAX_FDS,
-                     timer_ms < 0 || timer_ms > 10 ? 10 : (int)timer_ms);
-        for (int i = 0; n > 0 && i < MAX_FDS; i++) {
-            int fd = watched[i].fd, ev = 0;
-            if (fd < 0 || watched[i].revents == 0)
-                continue;
-            if (watched[i].revents & (POLLIN | POLLHUP | POLLERR))
-                ev |= SHARD_WATCH_READ;
-            if (watched[i].revents & (POLLOUT | POLLERR))
-                ev |= SHARD_WATCH_WRITE;
-            shard_pool_on_fd(pool, fd, ev);
-        }
-        if (timer_ms >= 0)
-            shard_pool_on_timeout(pool);
-    }
-}
-
 typedef struct seen {
     int calls;
     int status;
@@ -201,14 +150,11 @@ Test(split_failures, async_failure_carries_its_reason)
 
     harness_kill(servers[0]);
     harness_kill(servers[1]);
-    for (int i = 0; i < MAX_FDS; i++)
-        watched[i].fd = -1;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, watch_fd, set_timer, NULL),
-                 SHARD_OK);
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
     cr_assert_eq(shard_command_async(pool, 1 + KEYS, mget, NULL, record, &s),
                  SHARD_OK, "%s", shard_pool_errmsg(pool));
     cr_expect_eq(s.calls, 0, "called back inside the submit call");
-    run_loop(&s.calls);
+    harness_loop_run(pool, &s.calls, 1, 5000);
     cr_assert_eq(s.calls, 1);
     cr_expect_lt(s.status, 0);
     cr_expect(strstr(s.errmsg, "every server") != NULL, "%s", s.errmsg);

@@ -5,7 +5,6 @@
  * ejected) because the application was busy; a silent one still is.
  */
 #include <criterion/criterion.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <shard/shard.h>
 
 #include "harness.h"
+#include "harness_loop.h"
 
 static harness_server *server;
 static shard_pool *pool;
@@ -160,36 +160,7 @@ Test(timeout, a_silent_server_still_times_out)
     cr_expect_eq(ejections, 1);
 }
 
-/* --- async -----------------------------------------------------------------
- */
-
-#define MAX_FDS 8
-static struct pollfd watched[MAX_FDS];
-static long timer_ms = -1;
-
-static void
-watch_fd(int fd, int events, void **watch_data, void *userdata)
-{
-    (void)watch_data;
-    (void)userdata;
-    for (int i = 0; i < MAX_FDS; i++) {
-        if (watched[i].fd == fd || (watched[i].fd < 0 && events != 0)) {
-            watched[i].fd = events ? fd : -1;
-            watched[i].events =
-                (short)(((events & SHARD_WATCH_READ) ? POLLIN : 0) |
-                        ((events & SHARD_WATCH_WRITE) ? POLLOUT : 0));
-            return;
-        }
-    }
-    cr_assert_fail("more than %d descriptors", MAX_FDS);
-}
-
-static void
-set_timer(long ms, void *userdata)
-{
-    (void)userdata;
-    timer_ms = ms;
-}
+/* --- async ------------------------------------------------------------- */
 
 static int calls, failures;
 
@@ -211,40 +182,17 @@ slow_callback(shard_pool *p, const shard_reply *reply, int status,
     usleep(600000);
 }
 
-/* The timer first, as a loop whose timer is due would: the worst case. */
-static void
-run_until(int want)
-{
-    for (int round = 0; round < 1000 && calls < want; round++) {
-        if (timer_ms >= 0)
-            shard_pool_on_timeout(pool);
-        int n = poll(watched, MAX_FDS, 5);
-        for (int i = 0; n > 0 && i < MAX_FDS; i++) {
-            short re = watched[i].revents;
-            if (watched[i].fd < 0 || re == 0)
-                continue;
-            shard_pool_on_fd(
-                pool, watched[i].fd,
-                ((re & (POLLIN | POLLHUP | POLLERR)) ? SHARD_WATCH_READ : 0) |
-                    ((re & (POLLOUT | POLLERR)) ? SHARD_WATCH_WRITE : 0));
-        }
-    }
-    cr_assert_eq(calls, want);
-}
-
+/* The harness loop fires a due timer before it polls: the worst case. */
 Test(timeout, a_blocking_callback_is_not_the_servers_silence)
 {
     const char *get[] = {"GET", "k"};
 
     open_pool(400);
-    for (int i = 0; i < MAX_FDS; i++)
-        watched[i].fd = -1;
     calls = failures = 0;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, watch_fd, set_timer, NULL),
-                 SHARD_OK);
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
     cr_assert_eq(shard_command_async(pool, 2, get, NULL, slow_callback, NULL),
                  SHARD_OK);
-    run_until(2);
+    cr_assert_eq(harness_loop_run(pool, &calls, 2, 5000), 2);
     cr_expect_eq(failures, 0, "%s", shard_pool_errmsg(pool));
     cr_expect_eq(ejections, 0);
 }

@@ -5,13 +5,13 @@
  * async callbacks, come back in submission order, refusals included.
  */
 #include <criterion/criterion.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <shard/shard.h>
 
 #include "harness.h"
+#include "harness_loop.h"
 
 static shard_pool *pool;
 static char here[32], there[32]; /* keys on the txn's server, on the other */
@@ -145,35 +145,6 @@ Test(txn_refusals, a_refusal_outside_multi_changes_nothing)
 /* --- async: callbacks in submission order ----------------------------------
  */
 
-#define MAX_FDS 8
-static struct pollfd watched[MAX_FDS];
-
-static void
-watch_fd(int fd, int events, void **watch_data, void *userdata)
-{
-    (void)watch_data;
-    (void)userdata;
-    for (int i = 0; i < MAX_FDS; i++) {
-        if (watched[i].fd == fd || (watched[i].fd < 0 && events != 0)) {
-            watched[i].fd = events ? fd : -1;
-            watched[i].events =
-                (short)(((events & SHARD_WATCH_READ) ? POLLIN : 0) |
-                        ((events & SHARD_WATCH_WRITE) ? POLLOUT : 0));
-            return;
-        }
-    }
-    cr_assert_fail("more than %d descriptors", MAX_FDS);
-}
-
-static long timer_ms = -1;
-
-static void
-set_timer(long ms, void *userdata)
-{
-    (void)userdata;
-    timer_ms = ms;
-}
-
 static int order[8], calls;
 static int types[8];
 
@@ -194,31 +165,13 @@ Test(txn_refusals, async_callbacks_keep_submission_order)
     int argcs[] = {1, 3, 2, 1};
     shard_txn *t;
 
-    for (int i = 0; i < MAX_FDS; i++)
-        watched[i].fd = -1;
-    cr_assert_eq(shard_pool_set_event_hooks(pool, watch_fd, set_timer, NULL),
-                 SHARD_OK);
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
     cr_assert_eq(shard_txn_begin(pool, &t, here, strlen(here)), SHARD_OK);
     for (long i = 0; i < 4; i++)
         cr_assert_eq(shard_txn_command_async(t, argcs[i], cmds[i], NULL,
                                              on_reply, (void *)(i + 1)),
                      SHARD_OK, "%s", shard_pool_errmsg(pool));
-    for (int round = 0; round < 500 && calls < 4; round++) {
-        int n = poll(watched, MAX_FDS, 10);
-        for (int i = 0; n > 0 && i < MAX_FDS; i++) {
-            int fd = watched[i].fd, ev = 0;
-            if (fd < 0 || watched[i].revents == 0)
-                continue;
-            ev |= (watched[i].revents & (POLLIN | POLLHUP | POLLERR))
-                      ? SHARD_WATCH_READ
-                      : 0;
-            ev |= (watched[i].revents & (POLLOUT | POLLERR)) ? SHARD_WATCH_WRITE
-                                                             : 0;
-            shard_pool_on_fd(pool, fd, ev);
-        }
-        if (timer_ms >= 0)
-            shard_pool_on_timeout(pool);
-    }
+    harness_loop_run(pool, &calls, 4, 5000);
     cr_assert_eq(calls, 4);
     for (int i = 0; i < 4; i++)
         cr_expect_eq(order[i], i + 1, "callback %d was command %d", i + 1,
@@ -226,6 +179,6 @@ Test(txn_refusals, async_callbacks_keep_submission_order)
     cr_expect_eq(types[2], SHARD_REPLY_ERROR);
     cr_expect_eq(types[3], SHARD_REPLY_ERROR, "EXEC did not abort");
     shard_txn_free(t);
-    cr_assert_eq(shard_pool_set_event_hooks(pool, NULL, NULL, NULL), SHARD_OK);
+    cr_assert_eq(harness_loop_detach(pool), SHARD_OK);
     cr_expect_eq(balance(), 100);
 }
