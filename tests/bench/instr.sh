@@ -6,20 +6,26 @@
 # are client instructions (libshard or hiredis, libc, the loop); they do not
 # count the servers or the kernel.
 #
-#   tests/bench/instr.sh [--tcache] [--strace] BUILD_DIR [N]
+#   tests/bench/instr.sh [--stock-malloc] [--strace] BUILD_DIR [N]
 #
 # BUILD_DIR is a configured and built tree (meson setup BUILD_DIR;
-# meson compile -C BUILD_DIR); N defaults to 2000. Each count is the median
-# of INSTR_REPEAT runs (default 3): a count is not quite the same run to run,
-# mostly because glibc malloc's path depends on the heap's layout, which
-# differs a little from run to run (and a little because how often a poll
-# wakes before every reply is in varies); "spread" says by how much, per op.
+# meson compile -C BUILD_DIR); N defaults to 2000.
 #
-# --tcache runs with GLIBC_TUNABLES=glibc.malloc.tcache_count=65535: nearly
-# every free()d block then comes back from the thread cache, the layout stops
-# mattering and the spread falls to a few instructions per op, at the price
-# of counting a cheaper malloc than a default program gets. Use it to compare
-# two builds; compare figures of the same mode only.
+# A count is not quite the same run to run: glibc malloc's path depends on
+# the heap's layout, which the setup (servers starting, replies arriving in
+# more or fewer pieces) leaves a little different each time, and a poll may
+# wake before every reply is in. Both only add instructions, so each count
+# is the lowest of INSTR_REPEAT runs (default 3); "spread" is how far the
+# runs were apart, per op. And malloc runs without its per-thread cache
+# (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), whose contents are what the
+# layout changes most: the figures then repeat within about 0.3% (hiredis's
+# exactly), for the price of a slightly dearer malloc than a default program
+# has. --stock-malloc keeps glibc's defaults: truer to an application, but
+# libshard's GET x32 moves by 3-7% between runs. Compare figures of the same
+# mode only. The difference of two counts doubles their noise; as the
+# warm-up runs outside measured_loop, what is paid once is a few hundred
+# instructions in all, and the Ir(2N)/2N column is the steadier one to
+# compare two builds with.
 #
 # --strace also counts the system calls of the measured phase: strace (no
 # -f: the servers are forked before it) logs every call, and those between
@@ -30,16 +36,16 @@
 set -eu
 
 usage() {
-    echo "usage: instr.sh [--tcache] [--strace] BUILD_DIR [N]" >&2
+    echo "usage: instr.sh [--stock-malloc] [--strace] BUILD_DIR [N]" >&2
     exit 2
 }
 
 strace_too=false
-tunables=
+tunables=glibc.malloc.tcache_count=0
 while [ $# -gt 0 ]; do
     case $1 in
     --strace) strace_too=true ;;
-    --tcache) tunables=glibc.malloc.tcache_count=65535 ;;
+    --stock-malloc) tunables= ;;
     -*) usage ;;
     *) break ;;
     esac
@@ -113,13 +119,9 @@ callgrind_run() {
     total_ir "$file"
 }
 
-# Prints "median min max" of the numbers in file $1, one a line.
-median_min_max() {
-    sort -n "$1" | awk '{ v[NR] = $1 }
-        END {
-            m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%.0f %s %s\n", m, v[1], v[NR]
-        }'
+# Prints "min max" of the numbers in file $1, one a line.
+min_max() {
+    sort -n "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo, hi }'
 }
 
 # Runs workload $1 with $2 ops under strace; prints the system calls made
@@ -142,7 +144,7 @@ strace_run() {
 }
 
 start=$(date +%s)
-echo "shard-instr under callgrind: N=$n, 2N=$n2, median of $repeat runs each"
+echo "shard-instr under callgrind: N=$n, 2N=$n2, lowest of $repeat runs each"
 echo "Ir/op = (Ir(2N) - Ir(N)) / N; per key = Ir/op over 1, 32 or 100 keys;"
 echo "spread = (max - min) / ops of the runs, the larger of N's and 2N's;"
 echo "Ir(2N)/2N: the same with what is paid once left in (a cross-check)"
@@ -166,13 +168,12 @@ for w in $workloads; do
     *mget100) keys=100 ;;
     esac
     # shellcheck disable=SC2046 # word splitting wanted
-    set -- $(median_min_max "$out/$w.$n.totals") \
-        $(median_min_max "$out/$w.$n2.totals")
-    awk -v w="$w" -v a="$1" -v amin="$2" -v amax="$3" -v b="$4" \
-        -v bmin="$5" -v bmax="$6" -v n="$n" -v k="$keys" 'BEGIN {
+    set -- $(min_max "$out/$w.$n.totals") $(min_max "$out/$w.$n2.totals")
+    awk -v w="$w" -v a="$1" -v amax="$2" -v b="$3" -v bmax="$4" -v n="$n" \
+        -v k="$keys" 'BEGIN {
         op = (b - a) / n
-        sa = (amax - amin) / n
-        sb = (bmax - bmin) / (2 * n)
+        sa = (amax - a) / n
+        sb = (bmax - b) / (2 * n)
         printf "%-16s %10.1f %8.1f %7.1f %10.1f %12d %12d\n", w, op,
                op / k, (sa > sb ? sa : sb), b / (2 * n), a, b
     }' | tee -a "$out/table"
