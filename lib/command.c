@@ -823,7 +823,8 @@ command_keys(const command_info *ci, int argc, const char *const *argv,
     keyset ks = {positions, positions != NULL && max > 0 ? max : 0, 0};
     const command_info *sub;
 
-    set_err(err, errlen, "%s", "");
+    if (err != NULL && errlen > 0)
+        err[0] = '\0'; /* no vsnprintf for nothing: this runs per command */
     if (!arity_ok(ci, argc)) {
         set_err(err, errlen, "ERR wrong number of arguments for '%s' command",
                 ci->name);
