@@ -215,9 +215,11 @@ on_mapping_end(conf_walk *w, const yaml_event_t *ev)
     if (!w->pool_has_seq)
         return walk_fail(w, w->pool.pool.line,
                          "missing sequence directive (servers:)");
-    const char *reason = conf_builder_finish(&w->pool, what, sizeof(what));
+    unsigned at;
+    const char *reason =
+        conf_builder_finish(&w->pool, &at, what, sizeof(what));
     if (reason != NULL)
-        return walk_fail(w, line, reason);
+        return walk_fail(w, at, reason);
     w->in_pool = false;
     return conf_file_add_pool(w->cf, &w->pool.pool) ||
            walk_fail(w, line, "out of memory");

@@ -421,6 +421,8 @@ conf_builder_set(conf_builder *b, const char *key, const char *value,
         if (i != SERVERS_DIRECTIVE && (b->set_mask & (1u << i)))
             return "is a duplicate";
         b->set_mask |= 1u << i;
+        if (i != SERVERS_DIRECTIVE)
+            b->lines[i] = line;
         return directives[i].set(b, value, len, line);
     }
     return "is unknown";
@@ -460,35 +462,42 @@ server_compare(const void *x, const void *y)
                                     b->identity_len);
 }
 
-static bool
-is_set(const conf_builder *b, const char *name)
+/* The line where directive `name` was set; 0 when it was not. */
+static unsigned
+set_at(const conf_builder *b, const char *name)
 {
     for (size_t i = 0; i < DIRECTIVE_COUNT; i++) {
         if (strcmp(directives[i].name, name) == 0)
-            return (b->set_mask & (1u << i)) != 0;
+            return (b->set_mask & (1u << i)) ? b->lines[i] : 0;
     }
-    return false;
+    return 0;
 }
 
 const char *
-conf_builder_finish(conf_builder *b, char *buf, size_t len)
+conf_builder_finish(conf_builder *b, unsigned *line, char *buf, size_t len)
 {
     conf_pool *p = &b->pool;
 
-    if (!is_set(b, "listen"))
+    *line = p->line;
+    if (set_at(b, "listen") == 0)
         return "directive \"listen:\" is missing";
-    if (p->redis_auth != NULL && !p->redis)
+    if (p->redis_auth != NULL && !p->redis) {
+        *line = set_at(b, "redis_auth");
         return "directive \"redis_auth:\" is only valid for a redis pool";
+    }
     /* Parsed and checked, then ignored: twemproxy resets it to 0. */
     p->client_connections = 0;
-    if (is_set(b, "server_connections") && p->server_connections == 0)
+    if (set_at(b, "server_connections") != 0 && p->server_connections == 0) {
+        *line = set_at(b, "server_connections");
         return "directive \"server_connections:\" cannot be 0";
+    }
     if (p->server_count == 0)
         return "has no servers";
     qsort(p->servers, p->server_count, sizeof(*p->servers), server_compare);
     for (size_t i = 0; i + 1 < p->server_count; i++) {
         if (server_compare(&p->servers[i], &p->servers[i + 1]) == 0) {
             unsigned one = p->servers[i].line, two = p->servers[i + 1].line;
+            *line = one < two ? one : two;
             error_format(buf, len,
                          "has servers with same name '%s' (lines %u and %u)",
                          p->servers[i].identity, one < two ? one : two,

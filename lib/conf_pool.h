@@ -60,6 +60,7 @@ typedef struct conf_builder {
     unsigned set_mask; /* bit per directive already set (duplicates) */
     size_t server_cap; /* allocated length of pool.servers */
     bool no_dns;       /* check `listen` without resolving its host */
+    unsigned lines[32]; /* line of each directive set, by set_mask bit */
 } conf_builder;
 
 /*
@@ -79,9 +80,12 @@ const char *conf_builder_set(conf_builder *b, const char *key,
 
 /*
  * Applies defaults and the pool checks of conf_validate_pool; sorts the
- * servers. Returns NULL when valid, else a message written into `buf`.
+ * servers. Returns NULL when valid, else a message (maybe written into
+ * `buf`) and in *line the line it is about: the directive's, or the
+ * pool's name's.
  */
-const char *conf_builder_finish(conf_builder *b, char *buf, size_t len);
+const char *conf_builder_finish(conf_builder *b, unsigned *line, char *buf,
+                                size_t len);
 
 /* Frees a pool that will not be finished. */
 void conf_builder_discard(conf_builder *b);

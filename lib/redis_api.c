@@ -107,27 +107,31 @@ check_server_command(shard_pool *pool, size_t index, int argc,
     return SHARD_OK;
 }
 
-/* A command to server `index`, or routed by its keys when `index` is
- * ROUTED: the checks both forms share (argv and printf), then the call. */
-#define ROUTED ((size_t)-1)
+/* Where a command goes: routed by its keys, or to one server. */
+typedef struct command_target {
+    bool routed;  /* by its keys (index unused) */
+    size_t index; /* else this server, as the caller gave it */
+} command_target;
 
+static const command_target routed = {true, 0};
+
+/* The checks both forms share (argv and printf), then the call. */
 static int
-run_command(shard_pool *pool, shard_reply **out, size_t index, int argc,
+run_command(shard_pool *pool, shard_reply **out, command_target to, int argc,
             const char **argv, const size_t *argvlen)
 {
-    int rc = index == ROUTED
+    int rc = to.routed
                  ? check_redis_pool(pool)
-                 : check_server_command(pool, index, argc, argv, argvlen);
+                 : check_server_command(pool, to.index, argc, argv, argvlen);
 
     if (rc != SHARD_OK)
         return rc;
     return run_blocking(pool, out, argc, argv, argvlen,
-                        index == ROUTED ? NULL
-                                        : dispatch_pick(pool, (int)index));
+                        to.routed ? NULL : dispatch_pick(pool, (int)to.index));
 }
 
 static shard_reply *
-command_va(shard_pool *pool, size_t index, const char *fmt, va_list ap)
+command_va(shard_pool *pool, command_target to, const char *fmt, va_list ap)
 {
     shard_reply *reply = NULL;
     const char **argv = NULL;
@@ -142,7 +146,7 @@ command_va(shard_pool *pool, size_t index, const char *fmt, va_list ap)
                SHARD_OK) {
         pool_fail(pool, SHARD_ENOMEM, "out of memory");
     } else {
-        run_command(pool, &reply, index, argc, argv, argvlen);
+        run_command(pool, &reply, to, argc, argv, argvlen);
     }
     free(argv);
     free(argvlen);
@@ -159,7 +163,7 @@ shard_command(shard_pool *pool, const char *fmt, ...)
     if (pool_check_arg(pool, fmt, "fmt") != SHARD_OK)
         return NULL;
     va_start(ap, fmt);
-    reply = command_va(pool, ROUTED, fmt, ap);
+    reply = command_va(pool, routed, fmt, ap);
     va_end(ap);
     pool_settle(pool);
     return reply;
@@ -178,7 +182,8 @@ shard_command_server_argv(shard_pool *pool, size_t index, shard_reply **out,
         rc = pool_fail(pool, SHARD_EINVAL, "argc is %d and argv is %s", argc,
                        argv ? "set" : "NULL");
     else
-        rc = run_command(pool, out, index, argc, argv, argvlen);
+        rc = run_command(pool, out, (command_target){false, index}, argc, argv,
+                         argvlen);
     pool_settle(pool);
     return rc;
 }
@@ -192,7 +197,7 @@ shard_command_server(shard_pool *pool, size_t index, const char *fmt, ...)
     if (pool_check_arg(pool, fmt, "fmt") != SHARD_OK)
         return NULL;
     va_start(ap, fmt);
-    reply = command_va(pool, index, fmt, ap);
+    reply = command_va(pool, (command_target){false, index}, fmt, ap);
     va_end(ap);
     pool_settle(pool);
     return reply;

@@ -283,6 +283,8 @@ shard_txn_free(shard_txn *txn)
     if (pool != NULL) {
         pool_child_remove(pool, &txn->link);
         engine_remove_conn(&pool->engine, txn->link.conn);
+        conn_close(txn->link.conn, SHARD_ECLOSED,
+                   "the transaction was freed before its server replied");
         /* Closing discards an open MULTI; pending async calls get ECLOSED. */
         conn_free(txn->link.conn);
         engine_update_timer(&pool->engine);

@@ -155,3 +155,17 @@ Test(server_commands, unknown_commands_read_as_redis_7_says_them)
     }
     redisFree(direct);
 }
+
+Test(server_commands, the_largest_index_is_no_server_either)
+{
+    const char *ping[] = {"PING"};
+    shard_reply *r = NULL;
+
+    /* (size_t)-1 is what a negative shard_pool_locate() code becomes. */
+    cr_expect_null(shard_command_server(pool, (size_t)-1, "PING"));
+    cr_expect(strstr(shard_pool_errmsg(pool), "no server") != NULL, "%s",
+              shard_pool_errmsg(pool));
+    cr_expect_eq(shard_command_server_argv(pool, (size_t)-1, &r, 1, ping, NULL),
+                 SHARD_EINVAL);
+    cr_expect_null(r);
+}

@@ -182,3 +182,33 @@ Test(txn_refusals, async_callbacks_keep_submission_order)
     cr_assert_eq(harness_loop_detach(pool), SHARD_OK);
     cr_expect_eq(balance(), 100);
 }
+
+static int freed_calls, freed_status;
+static char freed_msg[256];
+
+static void
+on_freed(shard_pool *p, const shard_reply *reply, int status, void *userdata)
+{
+    (void)reply;
+    (void)userdata;
+    freed_calls++;
+    freed_status = status;
+    snprintf(freed_msg, sizeof(freed_msg), "%s", shard_pool_errmsg(p));
+}
+
+Test(txn_refusals, freeing_a_transaction_says_so_to_its_pending_commands)
+{
+    const char *get[] = {"GET", here};
+    shard_txn *t;
+
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
+    cr_assert_eq(shard_txn_begin(pool, &t, here, strlen(here)), SHARD_OK);
+    cr_assert_eq(shard_txn_command_async(t, 2, get, NULL, on_freed, NULL),
+                 SHARD_OK);
+    shard_txn_free(t);
+    cr_assert_eq(harness_loop_run(pool, &freed_calls, 1, 5000), 1);
+    cr_expect_eq(freed_status, SHARD_ECLOSED);
+    cr_expect(strstr(freed_msg, "transaction was freed") != NULL, "%s",
+              freed_msg);
+    cr_assert_eq(harness_loop_detach(pool), SHARD_OK);
+}

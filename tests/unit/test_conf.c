@@ -340,3 +340,36 @@ Test(conf, damaged_configs_are_accepted_or_rejected_never_crash)
     int bad = mutate_dir(dir);
     cr_expect_gt(good + bad, 100, "only %d configs", good + bad);
 }
+
+Test(conf, pool_checks_name_the_line_of_their_directive)
+{
+    conf_file *cf = parse("p:\n"
+                          "  listen: 127.0.0.1:22121\n"
+                          "  server_connections: 0\n"
+                          "  redis: true\n"
+                          "  servers:\n"
+                          "   - 127.0.0.1:6379:1\n"
+                          "q:\n"
+                          "  listen: 127.0.0.1:22122\n"
+                          "  servers:\n"
+                          "   - 127.0.0.1:6379:1\n");
+
+    cr_expect_null(cf);
+    cr_expect(strstr(err, ":3: pool 'p': directive \"server_connections:\" "
+                          "cannot be 0") != NULL,
+              "%s", err);
+    cf = parse("p:\n"
+               "  listen: 127.0.0.1:22121\n"
+               "  redis_auth: x\n"
+               "  servers:\n"
+               "   - 127.0.0.1:6379:1\n");
+    cr_expect_null(cf);
+    cr_expect(strstr(err, ":3: pool 'p'") != NULL, "%s", err);
+    cf = parse("p:\n"
+               "  servers:\n"
+               "   - 127.0.0.1:6379:1\n");
+    cr_expect_null(cf);
+    cr_expect(strstr(err, ":1: pool 'p': directive \"listen:\" is missing") !=
+                  NULL,
+              "%s", err);
+}
