@@ -216,8 +216,7 @@ on_mapping_end(conf_walk *w, const yaml_event_t *ev)
         return walk_fail(w, w->pool.pool.line,
                          "missing sequence directive (servers:)");
     unsigned at;
-    const char *reason =
-        conf_builder_finish(&w->pool, &at, what, sizeof(what));
+    const char *reason = conf_builder_finish(&w->pool, &at, what, sizeof(what));
     if (reason != NULL)
         return walk_fail(w, at, reason);
     w->in_pool = false;

@@ -56,10 +56,10 @@ typedef struct conf_file {
 
 /* A pool while its directives are read. */
 typedef struct conf_builder {
-    conf_pool pool;    /* filled in as directives arrive */
-    unsigned set_mask; /* bit per directive already set (duplicates) */
-    size_t server_cap; /* allocated length of pool.servers */
-    bool no_dns;       /* check `listen` without resolving its host */
+    conf_pool pool;     /* filled in as directives arrive */
+    unsigned set_mask;  /* bit per directive already set (duplicates) */
+    size_t server_cap;  /* allocated length of pool.servers */
+    bool no_dns;        /* check `listen` without resolving its host */
     unsigned lines[32]; /* line of each directive set, by set_mask bit */
 } conf_builder;
 
