@@ -106,7 +106,7 @@ Test(auth, servers_without_password_are_served_with_one_warning_each)
         freeReplyObject(redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes"));
         redisFree(c);
     }
-    usleep(20000); /* the application is idle while the server drops them */
+    usleep(100000); /* the application is idle while the server drops them */
     expect_serves(10);
     cr_expect_eq(warnings, 2);
     cr_expect(!password_shown, "the password was logged");
