@@ -49,8 +49,8 @@ conn_set_events(conn *c, int events)
 static void
 note_progress(conn *c)
 {
-    if (c->env->timed)
-        c->silent_since_us = c->head != NULL ? clock_monotonic_us() : 0;
+    if (c->env->timed && c->head != NULL)
+        c->since_us = clock_monotonic_us();
 }
 
 void
@@ -62,8 +62,8 @@ conn_wrote(conn *c)
 bool
 conn_expired(const conn *c, int64_t now_us, int64_t limit_us)
 {
-    return c->head != NULL && c->silent_since_us != 0 &&
-           now_us - c->silent_since_us >= limit_us;
+    return c->head != NULL && c->since_us != 0 &&
+           now_us - c->since_us >= limit_us;
 }
 
 void
@@ -87,7 +87,7 @@ conn_push(conn *c, fragment *f)
 {
     /* The wait for the server starts when it is first owed something. */
     if (c->head == NULL && c->env->timed)
-        c->silent_since_us = clock_monotonic_us();
+        c->since_us = clock_monotonic_us();
     f->next = NULL;
     if (c->tail != NULL)
         c->tail->next = f;
@@ -133,9 +133,9 @@ conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
         fragment_done(local, local->reply, made ? SHARD_OK : SHARD_ENOMEM,
                       made ? NULL : "out of memory");
     }
-    if (c->head == NULL)
-        c->idle_since_us = clock_monotonic_us();
-    note_progress(c);
+    /* Idle from now on, or progress: one clock reading serves both. */
+    if (c->head == NULL || c->env->timed)
+        c->since_us = clock_monotonic_us();
 }
 
 void
@@ -184,8 +184,7 @@ conn_gone(conn *c, const char *why)
 {
     conn_set_events(c, SHARD_WATCH_NONE);
     c->fd = -1;
-    c->idle_since_us = 0;
-    c->silent_since_us = 0;
+    c->since_us = 0;
     /* A close that cost requests counts against the server; the server
      * closing an idle connection, or the pool closing its own, does not. */
     if (c->close_status != SHARD_ECLOSED && c->lost_work)
@@ -207,8 +206,8 @@ socket_alive(int fd)
 static void
 drop_if_dead(conn *c)
 {
-    if (c->head != NULL || c->idle_since_us == 0 ||
-        clock_monotonic_us() - c->idle_since_us < IDLE_CHECK_US ||
+    if (c->head != NULL || c->since_us == 0 ||
+        clock_monotonic_us() - c->since_us < IDLE_CHECK_US ||
         !c->ops->connected(c) || socket_alive(c->fd))
         return;
     conn_close(c, SHARD_ECLOSED, "the server closed the idle connection");
@@ -230,6 +229,15 @@ conn_fail_reason(const conn *c, const fragment *f, int *status, char *msg,
     return true;
 }
 
+/* Connects a closed connection: a new life, with nothing lost yet. */
+static int
+conn_open(conn *c, char *err, size_t errlen)
+{
+    c->close_status = 0;
+    c->lost_work = false;
+    return c->ops->connect(c, err, errlen);
+}
+
 int
 conn_send(conn *c, fragment *f, int argc, const char **argv,
           const size_t *argvlen, char *err, size_t errlen)
@@ -238,13 +246,8 @@ conn_send(conn *c, fragment *f, int argc, const char **argv,
 
     if (c->fd >= 0)
         drop_if_dead(c);
-    if (c->fd < 0) {
-        c->close_status = 0;
-        c->lost_work = false;
-        if ((rc = c->ops->connect(c, err, errlen)) != SHARD_OK)
-            return rc;
-    }
-    c->idle_since_us = 0;
+    if (c->fd < 0 && (rc = conn_open(c, err, errlen)) != SHARD_OK)
+        return rc;
     rc = c->ops->send(c, f, argc, argv, argvlen, err, errlen);
     if (rc == SHARD_OK)
         conn_push(c, f);
@@ -288,11 +291,8 @@ conn_preconnect(conn *c)
 {
     char err[ERROR_MAX];
 
-    if (c->fd < 0) {
-        c->close_status = 0;
-        c->lost_work = false;
-        (void)c->ops->connect(c, err, sizeof(err));
-    }
+    if (c->fd < 0)
+        (void)conn_open(c, err, sizeof(err));
 }
 
 void

@@ -75,10 +75,12 @@ struct conn {
     fragment *tail;            /* newest one */
     int close_status;          /* why we closed it (0: the peer did) */
     char close_msg[256];       /* ... in words */
-    int64_t idle_since_us;     /* when its queue last emptied; 0: busy */
-    int64_t silent_since_us;   /* the server has owed us progress (a reply,
-                                  bytes read or written) since then; 0:
-                                  nothing owed. What `timeout` measures. */
+    int64_t since_us;          /* with fragments waiting (and a timeout):
+                                  the server's last progress, a reply or
+                                  bytes read or written, which `timeout`
+                                  measures from; idle: when the queue
+                                  emptied, for the idle check; 0: neither
+                                  since it connected */
     const fragment *expired;   /* the fragment it was closed for timing
                                   out; the others fail as collateral */
     bool lost_work;            /* a fragment failed since it connected: its

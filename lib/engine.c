@@ -169,9 +169,9 @@ engine_next_timeout_ms(const engine *e)
         return 0;
     for (size_t i = 0; e->timeout_ms > 0 && i < e->nconns; i++) {
         const conn *c = e->conns[i];
-        if (c->head == NULL || c->silent_since_us == 0)
+        if (c->head == NULL || c->since_us == 0)
             continue;
-        int64_t due = c->silent_since_us + (int64_t)e->timeout_ms * 1000;
+        int64_t due = c->since_us + (int64_t)e->timeout_ms * 1000;
         if (next == 0 || due < next)
             next = due;
     }

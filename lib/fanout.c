@@ -303,12 +303,13 @@ join_total_failure(request *r)
 void
 fanout_join(request *r)
 {
-    if (r->join == JOIN_SINGLE || r->nfrags == 1) {
-        if (r->join == JOIN_SINGLE || fragment_failed(&r->frags[0])) {
-            request_join_single(r);
-            return;
-        }
-    } else if (every_fragment_failed(r)) {
+    /* One failed fragment fails as one key does, with its own message. */
+    if (r->join == JOIN_SINGLE ||
+        (r->nfrags == 1 && fragment_failed(&r->frags[0]))) {
+        request_join_single(r);
+        return;
+    }
+    if (every_fragment_failed(r)) {
         join_total_failure(r);
         return;
     }

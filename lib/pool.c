@@ -100,23 +100,20 @@ select_pool(const conf_file *cf, const char *name, const char *source,
 
 /* --- health: ejection and return ------------------------------------------ */
 
-/* Builds a topology from the servers' state now and swaps it in. */
+/* Builds a topology from the config and the servers' state now, and
+ * swaps it in. */
 static int
 topology_refresh(shard_pool *pool)
 {
-    route_rules rules =
-        pool->topo != NULL ? pool->topo->rules : (route_rules){0};
+    const conf_pool *c = pool->conf;
+    route_rules rules = {.hash = c->hash,
+                         .dist = c->distribution,
+                         .has_tag = c->has_hash_tag,
+                         .server_count = c->server_count};
     topology *t;
 
-    if (pool->topo == NULL) {
-        const conf_pool *c = pool->conf;
-        rules.hash = c->hash;
-        rules.dist = c->distribution;
-        rules.has_tag = c->has_hash_tag;
-        memcpy(rules.tag, c->hash_tag, sizeof(rules.tag));
-        rules.server_count = c->server_count;
-    }
-    t = topology_build(&rules, pool->servers, pool->conf->server_count);
+    memcpy(rules.tag, c->hash_tag, sizeof(rules.tag));
+    t = topology_build(&rules, pool->servers, c->server_count);
     if (t == NULL)
         return SHARD_ENOMEM; /* the old snapshot stays: placement holds */
     topology_free(pool->topo);
@@ -204,22 +201,28 @@ servers_init(shard_pool *pool)
 }
 
 conn *
-pool_server_conn(shard_pool *pool, int index)
+pool_conn_new(shard_pool *pool, int index)
 {
     const conf_pool *c = pool->conf;
-    struct server *s = &pool->servers[index];
     engine *e = &pool->engine;
+    conn *cn = conn_redis_new(&e->env, &pool->servers[index].target, index,
+                              c->redis_auth, c->redis_db);
 
-    if (s->conn != NULL || !c->redis)
-        return s->conn;
-    conn *cn =
-        conn_redis_new(&e->env, &s->target, index, c->redis_auth, c->redis_db);
     if (cn != NULL && engine_add_conn(e, cn) != SHARD_OK) {
         conn_free(cn);
         cn = NULL;
     }
-    s->conn = cn;
     return cn;
+}
+
+conn *
+pool_server_conn(shard_pool *pool, int index)
+{
+    struct server *s = &pool->servers[index];
+
+    if (s->conn == NULL && pool->conf->redis)
+        s->conn = pool_conn_new(pool, index);
+    return s->conn;
 }
 
 /* twemproxy's preconnect: one connection per server at open, failures

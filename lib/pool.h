@@ -57,6 +57,13 @@ int pool_fail(shard_pool *pool, int code, const char *fmt, ...)
 void pool_readmit(shard_pool *pool);
 
 /*
+ * A new Redis connection to server `index` on the pool's engine (which
+ * owns it), closed until first used; NULL when out of memory. For
+ * handles that need a connection of their own (transactions).
+ */
+conn *pool_conn_new(shard_pool *pool, int index);
+
+/*
  * The pool's connection to server `index`, made on first use (one per
  * server: Redis keeps a connection's commands in order, so a key's
  * commands keep theirs whatever server_connections says). NULL when out

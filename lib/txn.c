@@ -11,7 +11,6 @@
 
 #include "async.h"
 #include "command.h"
-#include "conn_redis.h"
 #include "dispatch.h"
 #include "pool.h"
 
@@ -28,21 +27,6 @@ struct shard_txn {
 /* Redis' reply to EXEC after a command failed to queue. */
 static const char execabort[] =
     "EXECABORT Transaction discarded because of previous errors.";
-
-/* A transaction's connection, to the server of its key. */
-static conn *
-txn_conn_new(shard_pool *pool, int server)
-{
-    const conf_pool *c = pool->conf;
-    conn *cn = conn_redis_new(&pool->engine.env, &pool->servers[server].target,
-                              server, c->redis_auth, c->redis_db);
-
-    if (cn != NULL && engine_add_conn(&pool->engine, cn) != SHARD_OK) {
-        conn_free(cn);
-        cn = NULL;
-    }
-    return cn;
-}
 
 SHARD_API int
 shard_txn_begin(shard_pool *pool, shard_txn **out, const char *key,
@@ -64,7 +48,7 @@ shard_txn_begin(shard_pool *pool, shard_txn **out, const char *key,
     if ((server = shard_pool_locate(pool, key ? key : "", keylen)) < 0)
         return server;
     shard_txn *txn = calloc(1, sizeof(*txn));
-    if (txn == NULL || (txn->link.conn = txn_conn_new(pool, server)) == NULL) {
+    if (txn == NULL || (txn->link.conn = pool_conn_new(pool, server)) == NULL) {
         free(txn);
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
     }

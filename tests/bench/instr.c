@@ -461,23 +461,6 @@ start(instr *t, long timeout_ms)
     return true;
 }
 
-/* Reads `n` replies from `c`, which must all be +OK. */
-static bool
-drain_ok(redisContext *c, int n)
-{
-    void *r;
-
-    for (int i = 0; i < n; i++) {
-        if (redisGetReply(c, &r) != REDIS_OK)
-            return false;
-        bool ok = ((redisReply *)r)->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 /*
  * The keys, and the fixed shuffled order they are used in: numbered keys
  * taken in turn would not do, as fnv1a_64 + ketama puts runs of dozens of
@@ -525,7 +508,7 @@ preload(instr *t)
             return false;
         if (++pending[s] == PRELOAD_BATCH || i == KEY_COUNT - 1) {
             for (int k = 0; k < POOL_SERVERS; k++) {
-                if (!drain_ok(t->ctx[k], pending[k]))
+                if (!harness_drain_ok(t->ctx[k], pending[k]))
                     return false;
                 pending[k] = 0;
             }

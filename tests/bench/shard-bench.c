@@ -548,23 +548,6 @@ make_keys(bench *b)
         b->value[i] = (char)('a' + i % 26);
 }
 
-/* Reads `n` replies from `c`, which must all be +OK. */
-static bool
-drain_ok(redisContext *c, int n)
-{
-    void *r;
-
-    for (int i = 0; i < n; i++) {
-        if (redisGetReply(c, &r) != REDIS_OK)
-            return false;
-        bool ok = ((redisReply *)r)->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 /* SETs every key on the lone server and on its own server of the four. */
 static bool
 preload(bench *b)
@@ -582,11 +565,11 @@ preload(bench *b)
         redisAppendCommandArgv(b->split[s], argc, argv, len);
         pending[s]++;
         if (++lone_pending == PRELOAD_BATCH || i == KEY_COUNT - 1) {
-            if (!drain_ok(b->direct, lone_pending))
+            if (!harness_drain_ok(b->direct, lone_pending))
                 return false;
             lone_pending = 0;
             for (int k = 0; k < POOL_SERVERS; k++) {
-                if (!drain_ok(b->split[k], pending[k]))
+                if (!harness_drain_ok(b->split[k], pending[k]))
                     return false;
                 pending[k] = 0;
             }

@@ -7,6 +7,8 @@
 #include "harness.h"
 #include "harness_proc.h"
 
+#include <hiredis/hiredis.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
@@ -565,4 +567,20 @@ harness_atexit(void)
         free(owned);
         owned = next;
     }
+}
+
+bool
+harness_drain_ok(redisContext *c, int n)
+{
+    void *r;
+
+    for (int i = 0; i < n; i++) {
+        if (redisGetReply(c, &r) != REDIS_OK)
+            return false;
+        bool ok = ((redisReply *)r)->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (!ok)
+            return false;
+    }
+    return true;
 }

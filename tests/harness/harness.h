@@ -94,6 +94,11 @@ const char *harness_write_file(const char *name, const char *content);
 /* Runs `nutcracker -t -c yaml_path`: true when nutcracker accepts it. */
 bool harness_nutcracker_accepts(const char *yaml_path);
 
+/* Reads `n` pipelined replies from hiredis context `c`: true when all came
+ * and were status replies (+OK). */
+struct redisContext;
+bool harness_drain_ok(struct redisContext *c, int n);
+
 /* printf into a buffer the harness owns (valid until exit). */
 const char *harness_fmt(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
