@@ -259,6 +259,8 @@ BOOL_SETTER(redis)
 BOOL_SETTER(tcpkeepalive)
 BOOL_SETTER(preconnect)
 BOOL_SETTER(auto_eject_hosts)
+BOOL_SETTER(server_probe)
+NUMBER_SETTER(read_retries)
 
 /* The fields of one server line, found from the right (conf_add_server). */
 typedef struct server_fields {
@@ -404,6 +406,8 @@ static const directive directives[] = {
     {"server_connections", set_server_connections},
     {"server_retry_timeout", set_server_retry_timeout_ms},
     {"server_failure_limit", set_server_failure_limit},
+    {"server_probe", set_server_probe},
+    {"read_retries", set_read_retries},
     {"servers", add_server},
 };
 

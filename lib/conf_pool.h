@@ -43,7 +43,12 @@ typedef struct conf_pool {
     int server_connections;      /* default 1, never 0 */
     int server_retry_timeout_ms; /* default 30000 */
     int server_failure_limit;    /* default 2 */
-    conf_server *servers;        /* sorted as twemproxy sorts them */
+    /* libshard's own (nutcracker refuses them as unknown directives): */
+    bool server_probe;    /* PING an ejected server before its
+                             return; default false */
+    int read_retries;     /* retries of a read-only command after a
+                             lost connection or a timeout; default 0 */
+    conf_server *servers; /* sorted as twemproxy sorts them */
     size_t server_count;
     unsigned line; /* line of the pool's name */
 } conf_pool;

@@ -152,31 +152,65 @@ conn_answer_local(conn *c, fragment *f, shard_reply *reply)
     conn_push(c, f);
 }
 
-void
-conn_server_failed(conn *c, const char *why)
+/* The health reports, or NULL while the pool is being freed: its
+ * connections closing then say nothing about the servers. */
+static const conn_health *
+health_of(const conn *c)
 {
-    conn_env *env = c->env;
+    return c->env->closing ? NULL : c->env->health;
+}
 
-    if (env->failed != NULL && !env->closing)
-        env->failed(env->health_owner, c->server, why);
+void
+conn_server_failed(conn *c, int status, const char *why)
+{
+    const conn_health *h = health_of(c);
+
+    if (h != NULL && h->failed != NULL)
+        h->failed(c->env->health_owner, c->server, status, why);
 }
 
 void
 conn_server_answered(conn *c)
 {
-    conn_env *env = c->env;
+    const conn_health *h = c->env->health;
 
-    if (env->answered != NULL)
-        env->answered(env->health_owner, c->server);
+    if (h != NULL && h->answered != NULL)
+        h->answered(c->env->health_owner, c->server);
 }
 
 void
 conn_server_warn(conn *c, const char *what)
 {
-    conn_env *env = c->env;
+    const conn_health *h = c->env->health;
 
-    if (env->warn != NULL)
-        env->warn(env->health_owner, c->server, what);
+    if (h != NULL && h->warn != NULL)
+        h->warn(c->env->health_owner, c->server, what);
+}
+
+void
+conn_connected(conn *c)
+{
+    const conn_health *h = health_of(c);
+
+    c->up = true;
+    if (h != NULL && h->connected != NULL)
+        h->connected(c->env->health_owner, c->server);
+}
+
+/* A connection that was up closed, or one that never came up failed. */
+static void
+report_closed(conn *c, const char *why)
+{
+    const conn_health *h = health_of(c);
+    bool was_up = c->up;
+
+    c->up = false;
+    if (h == NULL)
+        return;
+    if (was_up && h->disconnected != NULL)
+        h->disconnected(c->env->health_owner, c->server, why);
+    else if (!was_up && h->connect_failed != NULL)
+        h->connect_failed(c->env->health_owner, c->server, why);
 }
 
 void
@@ -185,10 +219,12 @@ conn_gone(conn *c, const char *why)
     conn_set_events(c, SHARD_WATCH_NONE);
     c->fd = -1;
     c->since_us = 0;
+    report_closed(c, why);
     /* A close that cost requests counts against the server; the server
      * closing an idle connection, or the pool closing its own, does not. */
     if (c->close_status != SHARD_ECLOSED && c->lost_work)
-        conn_server_failed(c, why);
+        conn_server_failed(c, c->close_status ? c->close_status : SHARD_ECONN,
+                           why);
 }
 
 /* False when the peer has closed the idle socket (or sent what nobody
@@ -229,13 +265,32 @@ conn_fail_reason(const conn *c, const fragment *f, int *status, char *msg,
     return true;
 }
 
-/* Connects a closed connection: a new life, with nothing lost yet. */
+/*
+ * Connects a closed connection: a new life, with nothing lost yet. A
+ * server whose connects are being spaced out fails at once, and the
+ * failure counts against it as the connect would have.
+ */
 static int
 conn_open(conn *c, char *err, size_t errlen)
 {
+    const conn_health *h = health_of(c);
+    int rc;
+
+    if (h != NULL && h->may_connect != NULL &&
+        (rc = h->may_connect(c->env->health_owner, c->server, err, errlen)) !=
+            SHARD_OK) {
+        conn_server_failed(c, rc, err);
+        return rc;
+    }
     c->close_status = 0;
     c->lost_work = false;
-    return c->ops->connect(c, err, errlen);
+    c->up = false;
+    rc = c->ops->connect(c, err, errlen);
+    if (rc != SHARD_OK && rc != SHARD_ENOMEM) {
+        report_closed(c, err);
+        conn_server_failed(c, rc, err);
+    }
+    return rc;
 }
 
 int

@@ -27,20 +27,34 @@ typedef struct conn_target {
     char *addr; /* "host:port" or the path, for messages */
 } conn_target;
 
-/* Reports a server's health to the layer that keeps it (the pool). */
-typedef void (*conn_failed_fn)(void *owner, int server, const char *why);
-typedef void (*conn_answered_fn)(void *owner, int server);
-/* Something the operator should hear of, though requests go on. */
-typedef void (*conn_warn_fn)(void *owner, int server, const char *what);
+/*
+ * Reports about a server, to the layer that keeps its health (the pool):
+ * the first argument is `health_owner`, the second the server index.
+ * Every entry is optional.
+ */
+typedef struct conn_health {
+    /* A request to it failed with `status` (SHARD_OK for an -OOM, -BUSY
+     * or -LOADING reply, which is delivered): counts towards ejection. */
+    void (*failed)(void *owner, int server, int status, const char *why);
+    /* It answered (any reply). */
+    void (*answered)(void *owner, int server);
+    /* Something the operator should hear of, though requests go on. */
+    void (*warn)(void *owner, int server, const char *what);
+    /* Before connecting: SHARD_OK, or a failure (its reason in `err`) when
+     * connects to it are being spaced out. */
+    int (*may_connect)(void *owner, int server, char *err, size_t errlen);
+    /* A connection to it is up; connecting failed; one that was up closed. */
+    void (*connected)(void *owner, int server);
+    void (*connect_failed)(void *owner, int server, const char *why);
+    void (*disconnected)(void *owner, int server, const char *why);
+} conn_health;
 
 /* What the connections of one engine share. */
 typedef struct conn_env {
     shard_watch_fn watch;      /* the application's hook; NULL: private loop */
     void *watch_userdata;      /* passed to watch */
-    conn_failed_fn failed;     /* a server failed (optional) */
-    conn_answered_fn answered; /* a server answered (optional) */
-    conn_warn_fn warn;         /* a server needs attention (optional) */
-    void *health_owner;        /* passed to all three */
+    const conn_health *health; /* reports about servers; NULL: none */
+    void *health_owner;        /* passed to every report */
     bool closing;              /* the pool is being freed: not a failure */
     bool timed;                /* the pool has a timeout: keep the clocks */
     resp_buf scratch;          /* encoding space; one thread at a time */
@@ -85,6 +99,8 @@ struct conn {
                                   out; the others fail as collateral */
     bool lost_work;            /* a fragment failed since it connected: its
                                   close counts against the server */
+    bool up;                   /* connected (the backend said so) and not
+                                  closed since */
 };
 
 /* Sets up the neutral part of a backend's connection (closed, empty). */
@@ -166,8 +182,11 @@ void conn_gone(conn *c, const char *why);
 /* The backend moved bytes to the server: it is not silent. */
 void conn_wrote(conn *c);
 
+/* The connection is up (connect and handshake sent): reported once. */
+void conn_connected(conn *c);
+
 /* Health reports about the connection's server. */
-void conn_server_failed(conn *c, const char *why);
+void conn_server_failed(conn *c, int status, const char *why);
 void conn_server_answered(conn *c);
 void conn_server_warn(conn *c, const char *what);
 

@@ -128,7 +128,7 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         shard_reply *r = reply;
         r->kept = true;
         if (is_transient_error(r))
-            conn_server_failed(c, r->str);
+            conn_server_failed(c, SHARD_OK, r->str);
         else
             conn_server_answered(c);
         conn_complete(c, f, r, SHARD_OK, NULL);
@@ -174,8 +174,10 @@ on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
-    (void)ac;
-    (void)status; /* failures reach every pending callback with ac->err */
+    /* Failures reach every pending callback with ac->err, and the close
+     * (ev_cleanup) reports them. */
+    if (status == REDIS_OK)
+        conn_connected(ac->data);
 }
 
 static void
@@ -233,7 +235,6 @@ redis_connect(conn *c, char *err, size_t errlen)
         error_format(err, errlen, "server '%s' connection failed: %s", t->addr,
                      ac->errstr);
         redisAsyncFree(ac);
-        conn_server_failed(c, err);
         return SHARD_ECONN;
     }
     rc->ac = ac;
@@ -246,7 +247,7 @@ redis_connect(conn *c, char *err, size_t errlen)
         conn_close(c, SHARD_ECONN, "could not queue AUTH/SELECT");
         error_format(err, errlen, "server '%s': could not queue AUTH/SELECT",
                      t->addr);
-        return SHARD_ECONN;
+        return SHARD_ENOMEM; /* the close above has reported it */
     }
     return SHARD_OK;
 }

@@ -12,6 +12,7 @@
 #include "command.h"
 #include "dispatch.h"
 #include "fanout.h"
+#include "log.h"
 
 /* Twemproxy routes keyless commands by this key; so do we. */
 static const char placeholder_key[] = "placeholder";
@@ -27,6 +28,7 @@ dispatch_args_init(shard_pool *pool, dispatch_args *a, int argc,
     a->argc = argc;
     a->argv = argv;
     a->argvlen = argvlen;
+    a->retries = pool->conf->read_retries;
     for (int i = 0; i < argc; i++) {
         if (argv[i] == NULL)
             return pool_fail(pool, SHARD_EINVAL, "argv[%d] is NULL", i);
@@ -82,13 +84,79 @@ fail_now(shard_pool *pool, request_mode mode, int status, const char *msg)
     return r;
 }
 
+static void resend(fragment *f);
+
+/* A routed command to `server`, each fragment retried up to `retries`
+ * times when its connection is lost or it times out. */
 static request *
-send_to(shard_pool *pool, request_mode mode, int server, const dispatch_args *a)
+send_to(shard_pool *pool, request_mode mode, int server, const dispatch_args *a,
+        int retries)
 {
     if (server < 0)
         return fail_now(pool, mode, SHARD_ENOSERVER,
                         "every server of the pool is ejected");
-    return dispatch_direct(pool, mode, dispatch_pick(pool, server), a);
+    request *r = request_new(&pool->engine, mode, 1);
+    if (r == NULL)
+        return NULL;
+    if (retries > 0) {
+        r->retries = retries;
+        r->resend_fn = resend;
+        r->pool = pool;
+    }
+    engine_send(&pool->engine, &r->frags[0], dispatch_pick(pool, server),
+                a->argc, a->argv, a->argvlen);
+    return r;
+}
+
+/* A retry is over: its outcome is the failed fragment's. */
+static void
+retry_done(request *retry)
+{
+    fragment *f = retry->userdata;
+    shard_reply *reply = retry->reply;
+
+    retry->reply = NULL;
+    fragment_drop_args(f); /* the retry had the remaining ones */
+    if (retry->nfrags == 1 && retry->frags[0].addr != NULL) {
+        f->server = retry->frags[0].server;
+        f->addr = retry->frags[0].addr;
+    }
+    fragment_done(f, reply, retry->status, retry->errmsg);
+    request_free(retry);
+}
+
+/*
+ * Sends a failed fragment's command again as a request of its own,
+ * routed afresh: its keys go where they live now (an ejection may have
+ * moved them), with one retry less.
+ */
+static void
+resend(fragment *f)
+{
+    shard_pool *pool = f->req->pool;
+    const fragment_args *fa = f->resend;
+    dispatch_args a = {.argc = fa->argc,
+                       .argv = fa->argv,
+                       .argvlen = fa->argvlen,
+                       .retries = f->req->retries - 1};
+
+    LOG(&pool->opts, SHARD_LOG_DEBUG, "retrying '%.*s' after: %s",
+        (int)(fa->argvlen[0] > 32 ? 32 : fa->argvlen[0]), fa->argv[0],
+        f->errmsg ? f->errmsg : shard_strerror(f->status));
+    request *retry = dispatch_submit(pool, MODE_INTERNAL, &a);
+    if (retry == NULL) {
+        char *msg = f->errmsg; /* it fails as it did */
+        f->errmsg = NULL;
+        fragment_drop_args(f);
+        fragment_done(f, NULL, f->status, msg);
+        free(msg);
+        return;
+    }
+    retry->userdata = f;
+    if (retry->done)
+        retry_done(retry);
+    else
+        retry->complete_fn = retry_done;
 }
 
 request *
@@ -200,7 +268,8 @@ dispatch_sort_refusal(shard_pool *pool, const command_info *ci,
 
 static request *
 submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
-             const command_info *ci, const int *pos, int nkeys, int *servers)
+             const command_info *ci, const int *pos, int nkeys, int *servers,
+             int retries)
 {
     bool same = true;
 
@@ -215,12 +284,13 @@ submit_keyed(shard_pool *pool, request_mode mode, const dispatch_args *a,
     shard_reply *refusal = dispatch_sort_refusal(pool, ci, a, servers[0]);
     if (refusal != NULL)
         return dispatch_local(pool, mode, refusal);
-    return send_to(pool, mode, servers[0], a);
+    return send_to(pool, mode, servers[0], a, retries);
 }
 
 static request *
 submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
-             const command_info *ci, const int *pos, int nkeys, int *servers)
+             const command_info *ci, const int *pos, int nkeys, int *servers,
+             int retries)
 {
     command_route route = command_route_of(ci, nkeys);
     fanout_plan plan = {.name = ci->name,
@@ -229,7 +299,10 @@ submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
                         .argvlen = a->argvlen,
                         .positions = pos,
                         .nkeys = (size_t)nkeys,
-                        .server_count = pool->conf->server_count};
+                        .server_count = pool->conf->server_count,
+                        .retries = retries,
+                        .resend_fn = resend,
+                        .pool = pool};
     plan.key_server = servers;
     plan.join = route == ROUTE_SPLIT_MGET  ? JOIN_MGET
                 : route == ROUTE_SPLIT_SUM ? JOIN_SUM
@@ -237,16 +310,21 @@ submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
     for (int i = 0; i < nkeys; i++) {
         servers[i] = key_server(pool, a, pos[i]);
         if (servers[i] < 0)
-            return send_to(pool, mode, -1, a);
+            return send_to(pool, mode, -1, a, 0);
     }
     return fanout_send(&pool->engine, mode, &plan, dispatch_pick, pool);
 }
 
-/* `servers` has room for the server of each of the `nkeys` keys. */
+/* `servers` has room for the server of each of the `nkeys` keys. Only
+ * read-only commands may be retried: a write could be done twice. */
 static request *
 submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
               const command_info *ci, const int *pos, int nkeys, int *servers)
 {
+    int retries = (ci->flags & (CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_TXN))
+                      ? 0
+                      : a->retries;
+
     switch (command_route_of(ci, nkeys)) {
     case ROUTE_LOCAL_PING:
         return dispatch_local(pool, mode, ping_reply(a));
@@ -257,13 +335,14 @@ submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
     case ROUTE_ANY_SERVER:
         return send_to(
             pool, mode,
-            pool_locate(pool, placeholder_key, sizeof(placeholder_key) - 1), a);
+            pool_locate(pool, placeholder_key, sizeof(placeholder_key) - 1), a,
+            retries);
     case ROUTE_KEYED:
-        return submit_keyed(pool, mode, a, ci, pos, nkeys, servers);
+        return submit_keyed(pool, mode, a, ci, pos, nkeys, servers, retries);
     default:
         if (nkeys == 1) /* forwarded unchanged, as twemproxy does */
-            return send_to(pool, mode, key_server(pool, a, pos[0]), a);
-        return submit_split(pool, mode, a, ci, pos, nkeys, servers);
+            return send_to(pool, mode, key_server(pool, a, pos[0]), a, retries);
+        return submit_split(pool, mode, a, ci, pos, nkeys, servers, retries);
     }
 }
 
@@ -311,7 +390,7 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
 
     if (a->argc == 0)
         return dispatch_local(pool, mode, reply_error("ERR empty command"));
-    pool_readmit(pool);
+    health_readmit(&pool->health);
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     if (ci == NULL)
         return dispatch_local(pool, mode, dispatch_unknown_command(a));

@@ -11,6 +11,7 @@ typedef struct dispatch_args {
     int argc;
     const char **argv;
     const size_t *argvlen;
+    int retries;          /* a read-only command's retries (read_retries) */
     size_t *owned_len;    /* lengths we computed, freed by _done */
     size_t stack_len[16]; /* room for short commands */
 } dispatch_args;

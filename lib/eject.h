@@ -34,13 +34,26 @@ bool eject_on_failure(struct server *s, const eject_policy *p, int64_t now_us,
 void eject_on_answer(struct server *s);
 
 /*
- * Returns `s` to the ring when it is ejected and its retry time has come
- * (twemproxy's lazy return: no probe, the next request finds out). True
- * when it did.
+ * True when `s` is ejected, no probe of it is out and its retry time has
+ * come by `now_us`.
+ */
+bool eject_retry_due(const struct server *s, int64_t now_us);
+
+/*
+ * Returns `s` to the ring when its retry is due (twemproxy's lazy return:
+ * no probe, the next request finds out). True when it did.
  */
 bool eject_return_due(struct server *s, int64_t now_us);
 
-/* The earliest retry time among `n` servers; 0 when none is ejected. */
+/* Returns `s` to the ring now (it answered a probe). */
+void eject_return(struct server *s);
+
+/* The probe of `s` failed at `now_us`: the next one after retry_us. */
+void eject_probe_failed(struct server *s, const eject_policy *p,
+                        int64_t now_us);
+
+/* The earliest retry time among `n` servers, not counting those being
+ * probed; 0 when there is none. */
 int64_t eject_next_retry(const struct server *servers, size_t n);
 
 #endif

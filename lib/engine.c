@@ -105,6 +105,30 @@ request_completed(request *r)
     e->deliver_tail = r;
 }
 
+/* Queued, not sent at once: the connection it failed on is inside
+ * hiredis now, in the middle of closing. */
+static void
+retry_later(fragment *f)
+{
+    engine *e = f->req->engine;
+
+    if (e->nretry == e->retry_cap) {
+        size_t cap = e->retry_cap ? e->retry_cap * 2 : 8;
+        fragment **grown = realloc(e->retry, cap * sizeof(*grown));
+        if (grown == NULL) {
+            char *msg = f->errmsg; /* it fails with what it has */
+            f->errmsg = NULL;
+            fragment_drop_args(f);
+            fragment_done(f, NULL, f->status, msg);
+            free(msg);
+            return;
+        }
+        e->retry = grown;
+        e->retry_cap = cap;
+    }
+    e->retry[e->nretry++] = f;
+}
+
 request *
 request_new(engine *e, request_mode mode, size_t nfrags)
 {
@@ -114,8 +138,44 @@ request_new(engine *e, request_mode mode, size_t nfrags)
         r->engine = e;
         r->mode = mode;
         r->complete_fn = request_completed;
+        r->retry_fn = retry_later;
     }
     return r;
+}
+
+void
+engine_run_retries(engine *e)
+{
+    /* A resend may fail at once and queue again: take the batch first. */
+    while (e->nretry > 0) {
+        size_t n = e->nretry;
+        fragment *batch[16];
+        fragment **todo = n <= 16 ? batch : malloc(n * sizeof(*todo));
+        if (todo == NULL)
+            return; /* next time */
+        memcpy(todo, e->retry, n * sizeof(*todo));
+        e->nretry = 0;
+        for (size_t i = 0; i < n; i++) {
+            e->retries++;
+            todo[i]->req->resend_fn(todo[i]);
+        }
+        if (todo != batch)
+            free(todo);
+    }
+}
+
+/* At free: what waits for a retry fails with the pool's closing. */
+static void
+retries_cancel(engine *e)
+{
+    while (e->nretry > 0) {
+        fragment *f = e->retry[--e->nretry];
+        fragment_drop_args(f);
+        fragment_done(f, NULL, SHARD_ECLOSED, "pool closed before a retry");
+    }
+    free(e->retry);
+    e->retry = NULL;
+    e->retry_cap = 0;
 }
 
 void
@@ -131,6 +191,8 @@ engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
     }
     f->server = c->server;
     f->addr = c->target->addr;
+    if (f->req->retries > 0 && f->resend == NULL)
+        (void)fragment_keep_args(f, argc, argv, argvlen);
     rc = conn_send(c, f, argc, argv, argvlen, err, sizeof(err));
     if (rc != SHARD_OK)
         fragment_done(f, NULL, rc, err);
@@ -165,7 +227,7 @@ engine_next_timeout_ms(const engine *e)
 {
     int64_t next = 0, now;
 
-    if (e->deliver_head != NULL)
+    if (e->deliver_head != NULL || e->nretry > 0)
         return 0;
     for (size_t i = 0; e->timeout_ms > 0 && i < e->nconns; i++) {
         const conn *c = e->conns[i];
@@ -240,6 +302,7 @@ engine_shutdown(engine *e)
     for (size_t i = 0; i < e->nconns; i++)
         conn_free(e->conns[i]);
     e->nconns = 0;
+    retries_cancel(e);
     engine_deliver(e);
     free(e->conns);
     e->conns = NULL;

@@ -45,6 +45,10 @@ struct engine {
     engine_note_fn note;   /* told a failed async request's reason before
                               its callback runs (the pool's message) */
     void *note_owner;      /* passed to note */
+    fragment **retry;      /* failed fragments to send again, in order */
+    size_t nretry;         /* in retry */
+    size_t retry_cap;      /* allocated */
+    uint64_t retries;      /* fragments sent again, since open */
 };
 
 void engine_init(engine *e, int timeout_ms);
@@ -77,10 +81,18 @@ request *request_new(engine *e, request_mode mode, size_t nfrags);
 /*
  * Sends fragment `f` to `c`, its deadline starting now. On failure the
  * fragment is finished at once with the reason (the request may then be
- * done).
+ * done). When its request may be retried, the fragment keeps a copy of
+ * the command first.
  */
 void engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
                  const size_t *argvlen);
+
+/*
+ * Sends again the fragments that lost their connection or timed out and
+ * may be retried (each through its request's resend_fn). Runs where
+ * callbacks are delivered: never inside a backend.
+ */
+void engine_run_retries(engine *e);
 
 /* Fails the fragments whose deadline passed (closing their connection). */
 void engine_check_deadlines(engine *e);

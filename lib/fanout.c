@@ -51,6 +51,9 @@ plan_request(engine *e, request_mode mode, const fanout_plan *p)
         r->join = p->join;
         r->join_fn = fanout_join;
         r->name = p->name;
+        r->retries = p->retries;
+        r->resend_fn = p->resend_fn;
+        r->pool = p->pool;
     }
     if (frag_of != stack)
         free(frag_of);

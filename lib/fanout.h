@@ -20,6 +20,9 @@ typedef struct fanout_plan {
     const int *key_server; /* server of each key */
     size_t nkeys;          /* keys in positions / key_server */
     size_t server_count;   /* servers in the pool */
+    int retries;           /* how often each fragment may be retried */
+    fragment_fn resend_fn; /* how, when retries > 0 */
+    shard_pool *pool;      /* the request's pool, for resend_fn */
 } fanout_plan;
 
 /*

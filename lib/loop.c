@@ -97,7 +97,9 @@ engine_wait(engine *e, request *r)
     if (!r->done)
         flush_queued(e);
     while (rc == SHARD_OK && !r->done) {
-        if (loop_once(e, pfd, who, cap) < 0)
+        /* Retries first: one may finish the request, or need the poll. */
+        engine_run_retries(e);
+        if (!r->done && loop_once(e, pfd, who, cap) < 0)
             rc = SHARD_EIO;
     }
     if (pfd != stack_pfd) {

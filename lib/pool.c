@@ -6,14 +6,13 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "conn_redis.h"
-#include "log.h"
 #include "pool.h"
 
 int
@@ -98,85 +97,6 @@ select_pool(const conf_file *cf, const char *name, const char *source,
                           name, names);
 }
 
-/* --- health: ejection and return ------------------------------------------ */
-
-/* Builds a topology from the config and the servers' state now, and
- * swaps it in. */
-static int
-topology_refresh(shard_pool *pool)
-{
-    const conf_pool *c = pool->conf;
-    route_rules rules = {.hash = c->hash,
-                         .dist = c->distribution,
-                         .has_tag = c->has_hash_tag,
-                         .server_count = c->server_count};
-    topology *t;
-
-    memcpy(rules.tag, c->hash_tag, sizeof(rules.tag));
-    t = topology_build(&rules, pool->servers, c->server_count);
-    if (t == NULL)
-        return SHARD_ENOMEM; /* the old snapshot stays: placement holds */
-    topology_free(pool->topo);
-    pool->topo = t;
-    return SHARD_OK;
-}
-
-static void
-on_server_failed(void *owner, int index, const char *why)
-{
-    shard_pool *pool = owner;
-    struct server *s = &pool->servers[index];
-    int limit = pool->eject.failure_limit > 0 ? pool->eject.failure_limit : 1;
-
-    LOG(&pool->opts, SHARD_LOG_INFO, "server '%s' failed: %s", s->target.addr,
-        why);
-    if (!eject_on_failure(s, &pool->eject, clock_monotonic_us(),
-                          clock_wall_us()))
-        return;
-    LOG(&pool->opts, SHARD_LOG_WARN,
-        "server '%s' ejected after %d failure(s): %s; back in %d ms",
-        s->target.addr, limit, why, pool->conf->server_retry_timeout_ms);
-    (void)topology_refresh(pool);
-}
-
-static void
-on_server_answered(void *owner, int index)
-{
-    shard_pool *pool = owner;
-
-    eject_on_answer(&pool->servers[index]);
-}
-
-/* Logged once per server: the operator needs to hear it, not every time. */
-static void
-on_server_warn(void *owner, int index, const char *what)
-{
-    shard_pool *pool = owner;
-    struct server *s = &pool->servers[index];
-
-    if (s->warned)
-        return;
-    s->warned = true;
-    LOG(&pool->opts, SHARD_LOG_WARN, "server '%s' %s", s->target.addr, what);
-}
-
-void
-pool_readmit(shard_pool *pool)
-{
-    int64_t now, due = pool->topo->next_return_us;
-
-    if (due == 0 || (now = clock_monotonic_us()) < due)
-        return;
-    for (size_t i = 0; i < pool->conf->server_count; i++) {
-        struct server *s = &pool->servers[i];
-        if (eject_return_due(s, now))
-            LOG(&pool->opts, SHARD_LOG_INFO,
-                "server '%s' back in the ring: retry time reached",
-                s->target.addr);
-    }
-    (void)topology_refresh(pool);
-}
-
 int
 pool_locate(shard_pool *pool, const char *key, size_t len)
 {
@@ -225,6 +145,12 @@ pool_server_conn(shard_pool *pool, int index)
     return s->conn;
 }
 
+static conn *
+conn_of_server(void *pool, int index)
+{
+    return pool_server_conn(pool, index);
+}
+
 /* twemproxy's preconnect: one connection per server at open, failures
  * ignored. Without it nothing is allocated per connection before use. */
 static int
@@ -257,18 +183,15 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     pool->file = cf;
     pool->conf = c;
     pool->opts = *opts;
-    pool->eject = eject_policy_of(c);
     pool->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)pool;
     pool->rng |= 1;
     engine_init(&pool->engine, c->timeout_ms);
-    pool->engine.env.failed = on_server_failed;
-    pool->engine.env.answered = on_server_answered;
-    pool->engine.env.warn = on_server_warn;
-    pool->engine.env.health_owner = pool;
     pool->engine.note = note_failure;
     pool->engine.note_owner = pool;
     if ((rc = servers_init(pool)) != SHARD_OK ||
-        (rc = topology_refresh(pool)) != SHARD_OK)
+        (rc = health_init(&pool->health, c, &pool->opts, pool->servers,
+                          &pool->topo, &pool->engine, conn_of_server, pool)) !=
+            SHARD_OK)
         return rc;
     return preconnect(pool);
 }
@@ -290,7 +213,12 @@ options_take(shard_options *out, const shard_options *opts)
                               "knows 1 to %d: start from SHARD_OPTIONS_INIT "
                               "or shard_options_init()",
                               opts->version, SHARD_OPTIONS_VERSION);
-    *out = *opts;
+    /* A caller built for version 1 has a shorter struct: read only that
+     * much and keep the defaults of the fields added since. */
+    *out = defaults;
+    memcpy(out, opts,
+           opts->version == 1 ? offsetof(shard_options, event_fn)
+                              : sizeof(*out));
     return SHARD_OK;
 }
 
@@ -402,8 +330,10 @@ shard_options_init(shard_options *opts, int version)
                               "shard_options version %d is unknown to this "
                               "libshard (1 to %d)",
                               version, SHARD_OPTIONS_VERSION);
-    *opts = defaults;
-    opts->version = version;
+    /* A version 1 caller's struct ends before the version 2 fields. */
+    defaults.version = version;
+    memcpy(opts, &defaults,
+           version == 1 ? offsetof(shard_options, event_fn) : sizeof(*opts));
     return SHARD_OK;
 }
 
@@ -512,7 +442,7 @@ shard_pool_locate(shard_pool *pool, const char *key, size_t keylen)
         return error_set_last(SHARD_EINVAL, "pool is NULL");
     if (key == NULL && keylen > 0)
         return pool_fail(pool, SHARD_EINVAL, "key is NULL");
-    pool_readmit(pool);
+    health_readmit(&pool->health);
     int index = pool_locate(pool, key ? key : "", keylen);
     if (index < 0)
         return pool_fail(pool, SHARD_ENOSERVER, "pool '%s' has no live server",

@@ -16,6 +16,7 @@
 #include "eject.h"
 #include "engine.h"
 #include "error.h"
+#include "health.h"
 #include "server.h"
 #include "topology.h"
 
@@ -36,25 +37,19 @@ struct shard_pool {
     shard_options opts;     /* copy of the caller's options */
     struct server *servers; /* conf->server_count, in twemproxy order */
     topology *topo;         /* the current snapshot; swapped whole */
-    eject_policy eject;     /* auto_eject_hosts and its limits */
     uint64_t rng;           /* random distribution state */
     char errmsg[ERROR_MAX]; /* shard_pool_errmsg() */
     engine engine;          /* requests in flight, for every API */
     request *pipe_head;     /* oldest pipelined request not yet read */
     request *pipe_tail;     /* newest one */
     pool_child *children;   /* open transactions (their own conns) */
+    health health;          /* ejection, return, probes, events */
     bool free_pending;      /* freed from inside a callback: later */
 };
 
 /* Sets the pool's message; returns `code`. */
 int pool_fail(shard_pool *pool, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/*
- * Returns ejected servers whose retry time has come to the ring (a new
- * topology). Called before every placement.
- */
-void pool_readmit(shard_pool *pool);
 
 /*
  * A new Redis connection to server `index` on the pool's engine (which

@@ -36,6 +36,7 @@ request_free(request *r)
     for (size_t i = 0; i < r->nfrags; i++) {
         shard_reply_free(r->frags[i].reply);
         free(r->frags[i].errmsg);
+        free(r->frags[i].resend);
     }
     free(r->key_frag);
     shard_reply_free(r->reply);
@@ -58,6 +59,46 @@ request_join_single(request *r)
     f->errmsg = NULL;
 }
 
+bool
+fragment_keep_args(fragment *f, int argc, const char **argv,
+                   const size_t *argvlen)
+{
+    size_t bytes = sizeof(fragment_args), n = (size_t)argc;
+
+    for (size_t i = 0; i < n; i++)
+        bytes += sizeof(char *) + sizeof(size_t) + argvlen[i];
+    fragment_args *a = malloc(bytes);
+    if (a == NULL)
+        return false;
+    a->argc = argc;
+    a->argvlen = (size_t *)(a + 1);
+    a->argv = (const char **)(a->argvlen + n);
+    char *data = (char *)(a->argv + n);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(data, argv[i], argvlen[i]);
+        a->argv[i] = data;
+        a->argvlen[i] = argvlen[i];
+        data += argvlen[i];
+    }
+    free(f->resend);
+    f->resend = a;
+    return true;
+}
+
+void
+fragment_drop_args(fragment *f)
+{
+    free(f->resend);
+    f->resend = NULL;
+}
+
+/* A lost connection or a timeout: the server may answer a second time. */
+static bool
+retryable(int status)
+{
+    return status == SHARD_ECONN || status == SHARD_ETIMEDOUT;
+}
+
 void
 fragment_done(fragment *f, shard_reply *reply, int status, const char *errmsg)
 {
@@ -66,8 +107,12 @@ fragment_done(fragment *f, shard_reply *reply, int status, const char *errmsg)
     f->conn = NULL;
     f->reply = reply;
     f->status = status;
-    if (errmsg != NULL)
-        f->errmsg = strdup(errmsg);
+    free(f->errmsg);
+    f->errmsg = errmsg != NULL ? strdup(errmsg) : NULL;
+    if (f->resend != NULL && retryable(status) && r->retry_fn != NULL) {
+        r->retry_fn(f);
+        return;
+    }
     if (--r->pending != 0)
         return;
     if (r->join_fn != NULL)

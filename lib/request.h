@@ -31,11 +31,20 @@ typedef enum join_kind {
 typedef enum request_mode {
     MODE_BLOCKING,  /* a blocking call polls until `done` */
     MODE_PIPELINED, /* queued in the pool's pipeline until read */
-    MODE_ASYNC      /* `fn` is called from the delivery queue */
+    MODE_ASYNC,     /* `fn` is called from the delivery queue */
+    MODE_INTERNAL   /* libshard's own (a probe, a retry): its submitter
+                       sets complete_fn once the submit returns */
 } request_mode;
 
 /* A step of a request's life, set by the layer that owns it. */
 typedef void (*request_fn)(request *r);
+
+/* A copy of what a fragment sent, kept while it may be sent again. */
+typedef struct fragment_args {
+    int argc;
+    const char **argv; /* into the same allocation */
+    size_t *argvlen;
+} fragment_args;
 
 /* One part of a request, sent to one server connection. */
 typedef struct fragment {
@@ -50,7 +59,12 @@ typedef struct fragment {
     size_t cursor;         /* JOIN_MGET: next element to take */
     bool local;            /* answered by libshard (reply set), in its
                               connection's order, never sent */
+    fragment_args *resend; /* owned copy of its command while a lost
+                              connection or a timeout may retry it */
 } fragment;
+
+/* A fragment lost its connection or timed out and may be sent again. */
+typedef void (*fragment_fn)(fragment *f);
 
 struct request {
     struct engine *engine;  /* owner */
@@ -58,6 +72,10 @@ struct request {
     join_kind join;         /* which join join_fn performs */
     request_fn join_fn;     /* fragments -> reply; NULL: the single one's */
     request_fn complete_fn; /* the owner's: runs once the reply is final */
+    fragment_fn retry_fn;   /* takes a failed fragment that has
+                               `resend` (the engine queues it) */
+    fragment_fn resend_fn;  /* the submitter's: sends it again */
+    int retries;            /* how often each fragment may be retried */
     const char *name;       /* command name for messages (static) */
     shard_reply_fn fn;      /* MODE_ASYNC: the callback */
     void *userdata;         /* ... and its userdata */
@@ -85,9 +103,21 @@ request *request_alloc(size_t nfrags);
 void request_free(request *r);
 
 /*
+ * Keeps a copy of fragment `f`'s command (its `argc` arguments) so that
+ * it can be retried; false when out of memory (it will not be).
+ */
+bool fragment_keep_args(fragment *f, int argc, const char **argv,
+                        const size_t *argvlen);
+
+/* Drops the copy: the fragment will not be retried any more. */
+void fragment_drop_args(fragment *f);
+
+/*
  * Fragment `f` got its reply (taken over) or failed with `status` and
  * `errmsg` (copied). When it was the last one, the request is joined and
- * its complete_fn runs.
+ * its complete_fn runs. A fragment that keeps its command (`resend`) and
+ * lost its connection or timed out goes to the request's retry_fn
+ * instead, its failure recorded in case the retry cannot be made.
  */
 void fragment_done(fragment *f, shard_reply *reply, int status,
                    const char *errmsg);

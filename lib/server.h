@@ -11,23 +11,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backoff.h"
 #include "conf_pool.h"
 #include "conn.h"
 
 struct server {
-    size_t index;          /* position in twemproxy's order */
-    const char *identity;  /* what ketama hashes (the config's string) */
-    size_t identity_len;   /* its length in bytes */
-    uint32_t weight;       /* > 0 */
-    conn_target target;    /* where it is reached; owned, may change */
-    bool live;             /* in the ring now */
-    int failures;          /* consecutive failures since the last answer */
-    int64_t next_retry_us; /* monotonic time it may return; 0: live */
-    int64_t ejected_at_us; /* wall clock of the last ejection, 0: never */
-    uint64_t ejections;    /* how many times it was ejected */
-    conn *conn;            /* the pool's connection to it, made on first
-                              use; the engine owns it */
-    bool warned;           /* its warning was logged (once per server) */
+    size_t index;            /* position in twemproxy's order */
+    const char *identity;    /* what ketama hashes (the config's string) */
+    size_t identity_len;     /* its length in bytes */
+    uint32_t weight;         /* > 0 */
+    conn_target target;      /* where it is reached; owned, may change */
+    bool live;               /* in the ring now */
+    int failures;            /* consecutive failures since the last answer */
+    int64_t next_retry_us;   /* monotonic time it may return; 0: live */
+    int64_t ejected_at_us;   /* wall clock of the last ejection, 0: never */
+    uint64_t ejections;      /* how many times it was ejected */
+    conn *conn;              /* the pool's connection to it, made on first
+                                use; the engine owns it */
+    bool warned;             /* its warning was logged (once per server) */
+    bool probing;            /* server_probe: a PING is out; it returns to
+                                the ring when answered */
+    backoff reconnect;       /* spacing of connects after failed ones */
+    char connect_error[128]; /* why the last connect failed */
 };
 
 /*

@@ -46,7 +46,47 @@ enum shard_log_level {
 
 typedef void (*shard_log_fn)(int level, const char *message, void *userdata);
 
-#define SHARD_OPTIONS_VERSION 1
+/*
+ * What happened to a server, for shard_options.event_fn. The list is
+ * append-only, like the error codes.
+ */
+enum shard_event_type {
+    SHARD_EVENT_CONNECTED = 1,  /* a connection to it is up */
+    SHARD_EVENT_CONNECT_FAILED, /* connecting failed; delay_ms: until the
+                                   next attempt (the back-off) */
+    SHARD_EVENT_DISCONNECTED,   /* a connection that was up closed */
+    SHARD_EVENT_EJECTED,        /* it left the ring (auto_eject_hosts);
+                                   delay_ms: server_retry_timeout */
+    SHARD_EVENT_RETURNED,       /* it is back in the ring */
+    SHARD_EVENT_PROBE_OK,       /* it answered the probe (server_probe);
+                                   SHARD_EVENT_RETURNED follows */
+    SHARD_EVENT_PROBE_FAILED    /* the probe got no answer; delay_ms: until
+                                   the next probe */
+};
+
+/*
+ * One event. Every pointer is the library's and valid only during the
+ * callback.
+ */
+typedef struct shard_event {
+    int type;             /* SHARD_EVENT_* */
+    const char *pool;     /* the pool's name */
+    size_t server;        /* the server's index (shard_pool_server_name) */
+    const char *identity; /* what ketama hashes: its name or "host:port" */
+    const char *addr;     /* where it is reached: "host:port" or a path */
+    int status;           /* SHARD_OK, or the SHARD_E* code of a failure */
+    const char *reason;   /* why, in words; "" when there is nothing to say */
+    long delay_ms;        /* see the type; 0 otherwise */
+} shard_event;
+
+/*
+ * Receives the pool's events, as they happen, on the thread that is using
+ * the pool (inside a libshard call). It must not call libshard functions
+ * on the same pool: record what it needs and return.
+ */
+typedef void (*shard_event_fn)(const shard_event *event, void *userdata);
+
+#define SHARD_OPTIONS_VERSION 2
 
 /*
  * Options for opening a pool. Start from SHARD_OPTIONS_INIT so that fields
@@ -58,11 +98,14 @@ typedef struct shard_options {
     void *log_userdata;  /* passed to log_fn */
     int log_level;       /* highest shard_log_level passed to log_fn:
                             WARN ejections, INFO failures and returns */
+    /* Version 2. */
+    shard_event_fn event_fn; /* NULL: no events */
+    void *event_userdata;    /* passed to event_fn */
 } shard_options;
 
 #define SHARD_OPTIONS_INIT                                                     \
     {                                                                          \
-        SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN                      \
+        SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN, NULL, NULL          \
     }
 
 /*

@@ -1,0 +1,50 @@
+/*
+ * A pool's server health: what its connections report (failures,
+ * answers, connects), ejection and return as twemproxy 0.5 does them,
+ * libshard's additions (the probe, reconnection spacing), and the events
+ * the application hears of all this. The pool embeds one and lends it
+ * what it keeps: config, options, servers, topology, engine.
+ */
+#ifndef SHARD_LIB_HEALTH_H
+#define SHARD_LIB_HEALTH_H
+
+#include <shard/common.h>
+
+#include "conf_pool.h"
+#include "eject.h"
+#include "engine.h"
+#include "server.h"
+#include "topology.h"
+
+/* The connection of server `index` that the probe uses (made if needed). */
+typedef conn *(*health_conn_fn)(void *owner, int index);
+
+typedef struct health {
+    const conf_pool *conf;      /* the pool's config */
+    const shard_options *opts;  /* log and event callbacks */
+    struct server *servers;     /* conf->server_count, in twemproxy order */
+    topology **topo;            /* the pool's current snapshot: swapped here */
+    engine *engine;             /* where probes are sent */
+    eject_policy eject;         /* auto_eject_hosts and its limits */
+    size_t probes;              /* server_probe PINGs out now */
+    health_conn_fn server_conn; /* the probe's connection */
+    void *owner;                /* passed to server_conn */
+} health;
+
+/*
+ * Sets up `h` over what the pool lends it (all must outlive it), points
+ * the engine's connection reports at it and builds the first topology.
+ * SHARD_ENOMEM when it cannot.
+ */
+int health_init(health *h, const conf_pool *conf, const shard_options *opts,
+                struct server *servers, topology **topo, engine *e,
+                health_conn_fn server_conn, void *owner);
+
+/*
+ * Before every placement: ejected servers whose retry time has come
+ * return to the ring (a new topology), or with server_probe get a PING
+ * and return when it is answered.
+ */
+void health_readmit(health *h);
+
+#endif
