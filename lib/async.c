@@ -57,7 +57,7 @@ shard_pool_on_fd(shard_pool *pool, int fd, int events)
     if (pool == NULL)
         return;
     engine_on_fd(&pool->engine, fd, events);
-    engine_run_retries(&pool->engine);
+    engine_run_deferred(&pool->engine);
     engine_deliver(&pool->engine);
     engine_update_timer(&pool->engine);
     pool_settle(pool);
@@ -69,7 +69,7 @@ shard_pool_on_timeout(shard_pool *pool)
     if (pool == NULL)
         return;
     engine_check_deadlines(&pool->engine);
-    engine_run_retries(&pool->engine);
+    engine_run_deferred(&pool->engine);
     engine_deliver(&pool->engine);
     engine_update_timer(&pool->engine);
     pool_settle(pool);

@@ -108,7 +108,7 @@ send_to(shard_pool *pool, request_mode mode, int server, const dispatch_args *a,
     return r;
 }
 
-/* A retry is over: its outcome is the failed fragment's. */
+/* A retry is over (run deferred): its outcome is the failed fragment's. */
 static void
 retry_done(request *retry)
 {
@@ -153,10 +153,7 @@ resend(fragment *f)
         return;
     }
     retry->userdata = f;
-    if (retry->done)
-        retry_done(retry);
-    else
-        retry->complete_fn = retry_done;
+    retry->internal_fn = retry_done;
 }
 
 request *

@@ -89,20 +89,41 @@ engine_set_hooks(engine *e, const engine_hooks *hooks)
         old.cleanup(old.userdata);
 }
 
-/* The request's reply is final: async ones queue for their callback. */
+static void
+queue_push(request **head, request **tail, request *r)
+{
+    r->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = r;
+    else
+        *head = r;
+    *tail = r;
+}
+
+static request *
+queue_pop(request **head, request **tail)
+{
+    request *r = *head;
+
+    if (r != NULL) {
+        *head = r->next;
+        if (*head == NULL)
+            *tail = NULL;
+    }
+    return r;
+}
+
+/* The request's reply is final: async ones queue for their callback,
+ * internal ones for their submitter. */
 static void
 request_completed(request *r)
 {
     engine *e = r->engine;
 
-    if (r->mode != MODE_ASYNC)
-        return;
-    r->next = NULL;
-    if (e->deliver_tail != NULL)
-        e->deliver_tail->next = r;
-    else
-        e->deliver_head = r;
-    e->deliver_tail = r;
+    if (r->mode == MODE_ASYNC)
+        queue_push(&e->deliver_head, &e->deliver_tail, r);
+    else if (r->mode == MODE_INTERNAL)
+        queue_push(&e->internal_head, &e->internal_tail, r);
 }
 
 /* Queued, not sent at once: the connection it failed on is inside
@@ -143,24 +164,46 @@ request_new(engine *e, request_mode mode, size_t nfrags)
     return r;
 }
 
-void
-engine_run_retries(engine *e)
+/* Sends the queued retries; false when out of memory (next time). */
+static bool
+run_retries(engine *e)
 {
     /* A resend may fail at once and queue again: take the batch first. */
-    while (e->nretry > 0) {
-        size_t n = e->nretry;
-        fragment *batch[16];
-        fragment **todo = n <= 16 ? batch : malloc(n * sizeof(*todo));
-        if (todo == NULL)
-            return; /* next time */
-        memcpy(todo, e->retry, n * sizeof(*todo));
-        e->nretry = 0;
-        for (size_t i = 0; i < n; i++) {
-            e->retries++;
-            todo[i]->req->resend_fn(todo[i]);
-        }
-        if (todo != batch)
-            free(todo);
+    size_t n = e->nretry;
+    fragment *batch[16];
+    fragment **todo = n <= 16 ? batch : malloc(n * sizeof(*todo));
+
+    if (todo == NULL)
+        return false;
+    memcpy(todo, e->retry, n * sizeof(*todo));
+    e->nretry = 0;
+    for (size_t i = 0; i < n; i++) {
+        e->retries++;
+        todo[i]->req->resend_fn(todo[i]);
+    }
+    if (todo != batch)
+        free(todo);
+    return true;
+}
+
+static void
+finish_internal(engine *e)
+{
+    request *r;
+
+    while ((r = queue_pop(&e->internal_head, &e->internal_tail)) != NULL)
+        r->internal_fn(r);
+}
+
+void
+engine_run_deferred(engine *e)
+{
+    /* Each round may make more: a retry done at once, a finished retry
+     * failing its parent's last fragment. Bounded by the retry budgets. */
+    while (e->internal_head != NULL || e->nretry > 0) {
+        finish_internal(e);
+        if (e->nretry > 0 && !run_retries(e))
+            return;
     }
 }
 
@@ -227,7 +270,7 @@ engine_next_timeout_ms(const engine *e)
 {
     int64_t next = 0, now;
 
-    if (e->deliver_head != NULL || e->nretry > 0)
+    if (e->deliver_head != NULL || e->internal_head != NULL || e->nretry > 0)
         return 0;
     for (size_t i = 0; e->timeout_ms > 0 && i < e->nconns; i++) {
         const conn *c = e->conns[i];
@@ -264,10 +307,7 @@ engine_deliver(engine *e)
 {
     request *r;
 
-    while ((r = e->deliver_head) != NULL) {
-        e->deliver_head = r->next;
-        if (e->deliver_head == NULL)
-            e->deliver_tail = NULL;
+    while ((r = queue_pop(&e->deliver_head, &e->deliver_tail)) != NULL) {
         e->delivering++;
         if (r->status != SHARD_OK && e->note != NULL)
             e->note(e->note_owner, r->status,
@@ -303,6 +343,7 @@ engine_shutdown(engine *e)
         conn_free(e->conns[i]);
     e->nconns = 0;
     retries_cancel(e);
+    finish_internal(e); /* probes let go, retries fail their parents */
     engine_deliver(e);
     free(e->conns);
     e->conns = NULL;

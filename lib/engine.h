@@ -31,24 +31,26 @@ typedef struct engine_hooks {
 typedef void (*engine_note_fn)(void *owner, int status, const char *msg);
 
 struct engine {
-    conn **conns;          /* every connection, server and transaction */
-    size_t nconns;         /* in conns */
-    size_t conns_cap;      /* allocated */
-    conn_env env;          /* shared with every connection */
-    engine_hooks hooks;    /* the application's loop, if any */
-    long timer_ms;         /* last timeout given to hooks.timer */
-    request *deliver_head; /* finished async requests to call back */
-    request *deliver_tail; /* ... its tail */
-    size_t async_pending;  /* async requests not yet called back */
-    int timeout_ms;        /* the pool's timeout; <= 0: none */
-    int delivering;        /* depth of callback delivery */
-    engine_note_fn note;   /* told a failed async request's reason before
-                              its callback runs (the pool's message) */
-    void *note_owner;      /* passed to note */
-    fragment **retry;      /* failed fragments to send again, in order */
-    size_t nretry;         /* in retry */
-    size_t retry_cap;      /* allocated */
-    uint64_t retries;      /* fragments sent again, since open */
+    conn **conns;           /* every connection, server and transaction */
+    size_t nconns;          /* in conns */
+    size_t conns_cap;       /* allocated */
+    conn_env env;           /* shared with every connection */
+    engine_hooks hooks;     /* the application's loop, if any */
+    long timer_ms;          /* last timeout given to hooks.timer */
+    request *deliver_head;  /* finished async requests to call back */
+    request *deliver_tail;  /* ... its tail */
+    size_t async_pending;   /* async requests not yet called back */
+    int timeout_ms;         /* the pool's timeout; <= 0: none */
+    int delivering;         /* depth of callback delivery */
+    engine_note_fn note;    /* told a failed async request's reason before
+                               its callback runs (the pool's message) */
+    void *note_owner;       /* passed to note */
+    request *internal_head; /* finished MODE_INTERNAL requests */
+    request *internal_tail; /* ... its tail */
+    fragment **retry;       /* failed fragments to send again, in order */
+    size_t nretry;          /* in retry */
+    size_t retry_cap;       /* allocated */
+    uint64_t retries;       /* fragments sent again, since open */
 };
 
 void engine_init(engine *e, int timeout_ms);
@@ -88,11 +90,13 @@ void engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
                  const size_t *argvlen);
 
 /*
- * Sends again the fragments that lost their connection or timed out and
- * may be retried (each through its request's resend_fn). Runs where
- * callbacks are delivered: never inside a backend.
+ * libshard's own work, deferred out of the backends (whose replies must
+ * outlive their callbacks): finishes the MODE_INTERNAL requests that are
+ * done (their internal_fn), and sends again the fragments that lost their
+ * connection or timed out and may be retried (their request's
+ * resend_fn). Runs before async callbacks are delivered.
  */
-void engine_run_retries(engine *e);
+void engine_run_deferred(engine *e);
 
 /* Fails the fragments whose deadline passed (closing their connection). */
 void engine_check_deadlines(engine *e);

@@ -187,7 +187,7 @@ returned(health *h, struct server *s, const char *why)
 }
 
 /* The probe's PING is answered or failed: the server returns, or waits
- * another server_retry_timeout. */
+ * another server_retry_timeout. Runs deferred (engine_run_deferred). */
 static void
 probe_finish(request *r)
 {
@@ -244,10 +244,7 @@ probe_start(health *h, struct server *s)
     engine_send(h->engine, &r->frags[0],
                 h->server_conn(h->owner, (int)s->index), 1, (const char **)argv,
                 len);
-    if (r->done)
-        probe_finish(r);
-    else
-        r->complete_fn = probe_finish;
+    r->internal_fn = probe_finish;
 }
 
 /* Replies to probes that came while the engine was not running. */
@@ -266,8 +263,10 @@ health_readmit(health *h)
 {
     int64_t now, due;
 
-    if (h->probes > 0)
+    if (h->probes > 0) {
         probes_catch_up(h);
+        engine_run_deferred(h->engine);
+    }
     due = (*h->topo)->next_return_us;
     if (due == 0 || (now = clock_monotonic_us()) < due)
         return;

@@ -60,6 +60,7 @@ loop_once(engine *e, struct pollfd *pfd, conn **who, size_t cap)
             conn_handle(who[i], watch_events(pfd[i].revents));
     }
     engine_check_deadlines(e);
+    engine_run_deferred(e);
     engine_deliver(e);
     return 0;
 }
@@ -97,8 +98,9 @@ engine_wait(engine *e, request *r)
     if (!r->done)
         flush_queued(e);
     while (rc == SHARD_OK && !r->done) {
-        /* Retries first: one may finish the request, or need the poll. */
-        engine_run_retries(e);
+        /* Deferred work first: it may finish the request, or need the
+         * poll (a retry sent). */
+        engine_run_deferred(e);
         if (!r->done && loop_once(e, pfd, who, cap) < 0)
             rc = SHARD_EIO;
     }

@@ -32,8 +32,8 @@ typedef enum request_mode {
     MODE_BLOCKING,  /* a blocking call polls until `done` */
     MODE_PIPELINED, /* queued in the pool's pipeline until read */
     MODE_ASYNC,     /* `fn` is called from the delivery queue */
-    MODE_INTERNAL   /* libshard's own (a probe, a retry): its submitter
-                       sets complete_fn once the submit returns */
+    MODE_INTERNAL   /* libshard's own (a probe, a retry): `internal_fn`
+                       runs once it is done, outside any backend */
 } request_mode;
 
 /* A step of a request's life, set by the layer that owns it. */
@@ -75,6 +75,7 @@ struct request {
     fragment_fn retry_fn;   /* takes a failed fragment that has
                                `resend` (the engine queues it) */
     fragment_fn resend_fn;  /* the submitter's: sends it again */
+    request_fn internal_fn; /* MODE_INTERNAL: the submitter's; frees it */
     int retries;            /* how often each fragment may be retried */
     const char *name;       /* command name for messages (static) */
     shard_reply_fn fn;      /* MODE_ASYNC: the callback */
