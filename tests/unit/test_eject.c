@@ -260,3 +260,43 @@ Test(eject, next_retry_is_the_earliest_among_ejected_servers)
     cr_assert(eject_return_due(&servers[0], 25 * SEC));
     cr_expect_eq(eject_next_retry(servers, NSERVERS), 0, "all back");
 }
+
+Test(eject, a_server_being_probed_is_never_due_nor_counted_next)
+{
+    eject_policy p = policy(true, 1, 10 * SEC);
+
+    cr_assert(eject_on_failure(&servers[1], &p, 100 * SEC, WALL));
+    cr_assert(eject_on_failure(&servers[2], &p, 105 * SEC, WALL));
+    cr_expect(eject_retry_due(&servers[1], 110 * SEC));
+    servers[1].probing = true;
+    cr_expect_not(eject_retry_due(&servers[1], 200 * SEC));
+    cr_expect_not(eject_return_due(&servers[1], 200 * SEC));
+    cr_expect_eq(eject_next_retry(servers, NSERVERS), 115 * SEC);
+    cr_expect_not(servers[1].live);
+}
+
+Test(eject, a_failed_probe_waits_another_retry_timeout)
+{
+    eject_policy p = policy(true, 1, 10 * SEC);
+
+    cr_assert(eject_on_failure(&servers[0], &p, 100 * SEC, WALL));
+    eject_probe_failed(&servers[0], &p, 112 * SEC);
+    cr_expect_not(eject_retry_due(&servers[0], 121 * SEC));
+    cr_expect(eject_retry_due(&servers[0], 122 * SEC));
+    cr_expect_not(servers[0].live);
+    cr_expect_eq(servers[0].ejections, 1, "a failed probe is no ejection");
+}
+
+Test(eject, an_answered_probe_returns_the_server)
+{
+    eject_policy p = policy(true, 2, 10 * SEC);
+
+    eject_on_failure(&servers[3], &p, 100 * SEC, WALL);
+    cr_assert(eject_on_failure(&servers[3], &p, 101 * SEC, WALL));
+    eject_return(&servers[3]);
+    cr_expect(servers[3].live);
+    cr_expect_eq(servers[3].next_retry_us, 0);
+    cr_expect_eq(eject_next_retry(servers, NSERVERS), 0);
+    cr_expect_not(eject_on_failure(&servers[3], &p, 102 * SEC, WALL),
+                  "the full limit applies again");
+}
