@@ -19,12 +19,13 @@
 
 void
 conn_init(conn *c, const conn_ops *ops, conn_env *env,
-          const conn_target *target, int server)
+          const conn_target *target, server_stats *stats, int server)
 {
     memset(c, 0, sizeof(*c));
     c->ops = ops;
     c->env = env;
     c->target = target;
+    c->stats = stats;
     c->server = server;
     c->fd = -1;
 }
@@ -53,9 +54,22 @@ note_progress(conn *c)
         c->since_us = clock_monotonic_us();
 }
 
-void
-conn_wrote(conn *c)
+/* Fragment `f`'s bytes have all left (or never will): out of in_queue. */
+static void
+mark_written(conn *c, fragment *f)
 {
+    c->unsent = f->next;
+    if (!f->local)
+        STAT_ADD(c->stats->frags_written, 1);
+}
+
+void
+conn_wrote(conn *c, size_t n)
+{
+    c->written_bytes += n;
+    STAT_ADD(c->stats->bytes_written, n);
+    while (c->unsent != NULL && c->unsent->end <= c->written_bytes)
+        mark_written(c, c->unsent);
     note_progress(c);
 }
 
@@ -87,14 +101,17 @@ conn_push(conn *c, fragment *f)
 {
     /* The wait for the server starts when it is first owed something. */
     if (c->head == NULL && c->env->timed)
-        c->since_us = clock_monotonic_us();
+        c->since_us = f->sent_us;
     f->next = NULL;
+    f->end = c->queued_bytes;
     if (c->tail != NULL)
         c->tail->next = f;
     else
         c->head = f;
     c->tail = f;
     f->conn = c;
+    if (c->unsent == NULL && c->written_bytes < f->end)
+        c->unsent = f;
 }
 
 fragment *
@@ -102,11 +119,22 @@ conn_pop(conn *c)
 {
     fragment *f = c->head;
 
-    if (f != NULL) {
-        c->head = f->next;
-        if (c->head == NULL)
-            c->tail = NULL;
-        f->next = NULL;
+    if (f == NULL)
+        return NULL;
+    /* Answered or failed before all its bytes left (a close): its bytes
+     * leave the in-queue here, counted once either way. */
+    if (f == c->unsent) {
+        STAT_ADD(c->stats->bytes_written, f->end - c->written_bytes);
+        c->written_bytes = f->end;
+        mark_written(c, f);
+    }
+    c->head = f->next;
+    if (c->head == NULL)
+        c->tail = NULL;
+    f->next = NULL;
+    if (!f->local) {
+        STAT_ADD(c->stats->frags_answered, 1);
+        STAT_ADD(c->stats->bytes_answered, f->bytes);
     }
     return f;
 }
@@ -121,11 +149,21 @@ conn_pop(conn *c)
 #define IDLE_CHECK_US 10000
 
 void
-conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
-              const char *errmsg)
+conn_complete(conn *c, fragment *f, shard_reply *reply, size_t reply_bytes,
+              int status, const char *errmsg)
 {
-    if (status != SHARD_OK)
+    /* One clock reading: the latency, and the idle or progress time. */
+    int64_t now = clock_monotonic_us();
+
+    if (status != SHARD_OK) {
         c->lost_work = true;
+    } else {
+        server_stats *st = c->stats;
+        STAT_ADD(st->responses, 1);
+        STAT_ADD(st->response_bytes, reply_bytes);
+        latency_record(&st->latency, (uint64_t)(now - f->sent_us),
+                       now / 1000000);
+    }
     fragment_done(f, reply, status, errmsg);
     while (c->head != NULL && c->head->local) {
         fragment *local = conn_pop(c);
@@ -133,9 +171,8 @@ conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
         fragment_done(local, local->reply, made ? SHARD_OK : SHARD_ENOMEM,
                       made ? NULL : "out of memory");
     }
-    /* Idle from now on, or progress: one clock reading serves both. */
     if (c->head == NULL || c->env->timed)
-        c->since_us = clock_monotonic_us();
+        c->since_us = now;
 }
 
 void
@@ -149,6 +186,8 @@ conn_answer_local(conn *c, fragment *f, shard_reply *reply)
     }
     f->local = true;
     f->reply = reply;
+    f->bytes = 0;
+    f->sent_us = clock_monotonic_us();
     conn_push(c, f);
 }
 
@@ -213,12 +252,30 @@ report_closed(conn *c, const char *why)
         h->connect_failed(c->env->health_owner, c->server, why);
 }
 
+/* twemproxy's three ways a server connection ends. */
+static void
+count_close(conn *c, bool eof)
+{
+    server_stats *st = c->stats;
+
+    STAT_ADD(st->connections, (uint64_t)-1);
+    if (c->close_status == SHARD_ETIMEDOUT)
+        STAT_ADD(st->server_timedout, 1);
+    else if (eof || (c->close_status == SHARD_ECLOSED && !c->env->closing))
+        STAT_ADD(st->server_eof, 1); /* also a close found while idle */
+    else if (c->close_status != SHARD_ECLOSED)
+        STAT_ADD(st->server_err, 1);
+}
+
 void
-conn_gone(conn *c, const char *why)
+conn_gone(conn *c, const char *why, bool eof)
 {
     conn_set_events(c, SHARD_WATCH_NONE);
     c->fd = -1;
     c->since_us = 0;
+    c->written_bytes = c->queued_bytes; /* the rest will never leave */
+    c->unsent = NULL;
+    count_close(c, eof);
     report_closed(c, why);
     /* A close that cost requests counts against the server; the server
      * closing an idle connection, or the pool closing its own, does not. */
@@ -286,7 +343,11 @@ conn_open(conn *c, char *err, size_t errlen)
     c->lost_work = false;
     c->up = false;
     rc = c->ops->connect(c, err, errlen);
-    if (rc != SHARD_OK && rc != SHARD_ENOMEM) {
+    if (rc == SHARD_OK) {
+        STAT_ADD(c->stats->connections, 1);
+        STAT_ADD(c->stats->opened, 1);
+    } else if (rc != SHARD_ENOMEM) {
+        STAT_ADD(c->stats->server_err, 1);
         report_closed(c, err);
         conn_server_failed(c, rc, err);
     }
@@ -297,16 +358,23 @@ int
 conn_send(conn *c, fragment *f, int argc, const char **argv,
           const size_t *argvlen, char *err, size_t errlen)
 {
+    size_t bytes = 0;
     int rc;
 
     if (c->fd >= 0)
         drop_if_dead(c);
     if (c->fd < 0 && (rc = conn_open(c, err, errlen)) != SHARD_OK)
         return rc;
-    rc = c->ops->send(c, f, argc, argv, argvlen, err, errlen);
-    if (rc == SHARD_OK)
-        conn_push(c, f);
-    return rc;
+    rc = c->ops->send(c, f, argc, argv, argvlen, &bytes, err, errlen);
+    if (rc != SHARD_OK)
+        return rc;
+    f->sent_us = clock_monotonic_us();
+    f->bytes = bytes;
+    c->queued_bytes += bytes;
+    STAT_ADD(c->stats->requests, 1);
+    STAT_ADD(c->stats->request_bytes, bytes);
+    conn_push(c, f);
+    return SHARD_OK;
 }
 
 void

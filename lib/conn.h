@@ -16,6 +16,7 @@
 
 #include "request.h"
 #include "resp.h"
+#include "stats.h"
 
 typedef struct conn conn;
 
@@ -65,9 +66,10 @@ typedef struct conn_ops {
     const char *name; /* "redis", for messages */
     /* Starts connecting (fd set, write interest for the handshake). */
     int (*connect)(conn *c, char *err, size_t errlen);
-    /* Queues the command for `f`, answered in queue order. */
+    /* Queues the command for `f`, answered in queue order; *bytes: its
+     * size on the wire. */
     int (*send)(conn *c, fragment *f, int argc, const char **argv,
-                const size_t *argvlen, char *err, size_t errlen);
+                const size_t *argvlen, size_t *bytes, char *err, size_t errlen);
     void (*read)(conn *c);  /* the socket is readable */
     void (*write)(conn *c); /* the socket is writable */
     /* Closes now; every queued fragment fails (conn_fail_reason). */
@@ -80,6 +82,7 @@ struct conn {
     const conn_ops *ops;       /* the backend */
     conn_env *env;             /* shared with the engine's connections */
     const conn_target *target; /* where it goes; owned by its server */
+    server_stats *stats;       /* its server's counters; owned by it */
     int server;                /* server index in the pool */
     int fd;                    /* the socket; -1 while closed */
     int events;                /* SHARD_WATCH_* bits the backend wants */
@@ -101,11 +104,16 @@ struct conn {
                                   close counts against the server */
     bool up;                   /* connected (the backend said so) and not
                                   closed since */
+    uint64_t queued_bytes;     /* request bytes handed to the backend */
+    uint64_t written_bytes;    /* ... of which left (or were dropped) */
+    fragment *unsent;          /* first queued fragment whose bytes have
+                                  not all left; NULL: none */
 };
 
-/* Sets up the neutral part of a backend's connection (closed, empty). */
+/* Sets up the neutral part of a backend's connection (closed, empty),
+ * counting into `stats`. */
 void conn_init(conn *c, const conn_ops *ops, conn_env *env,
-               const conn_target *target, int server);
+               const conn_target *target, server_stats *stats, int server);
 
 /*
  * Queues a command for fragment `f` (connecting first when needed). On
@@ -167,20 +175,22 @@ void conn_push(conn *c, fragment *f);
 fragment *conn_pop(conn *c);
 
 /*
- * Finishes fragment `f`, just popped, with its reply or failure (as
- * fragment_done), then the local answers queued right behind it.
+ * Finishes fragment `f`, just popped, with its reply (`reply_bytes` on
+ * the wire) or failure (as fragment_done), then the local answers queued
+ * right behind it.
  */
-void conn_complete(conn *c, fragment *f, shard_reply *reply, int status,
-                   const char *errmsg);
+void conn_complete(conn *c, fragment *f, shard_reply *reply, size_t reply_bytes,
+                   int status, const char *errmsg);
 
 /*
  * The socket is gone (the backend has let go of it): stops watching it,
  * and reports the server failed for `why` unless the pool closed it.
+ * `eof`: the server closed it (else an error did, or we).
  */
-void conn_gone(conn *c, const char *why);
+void conn_gone(conn *c, const char *why, bool eof);
 
-/* The backend moved bytes to the server: it is not silent. */
-void conn_wrote(conn *c);
+/* The backend moved `n` request bytes to the server: it is not silent. */
+void conn_wrote(conn *c, size_t n);
 
 /* The connection is up (connect and handshake sent): reported once. */
 void conn_connected(conn *c);

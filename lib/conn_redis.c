@@ -76,8 +76,10 @@ ev_cleanup(void *data)
         error_format(why, sizeof(why), "%s", rc->ac->errstr);
     else
         error_format(why, sizeof(why), "connection closed");
+    bool eof = rc->ac != NULL && rc->ac->err == REDIS_ERR_EOF;
+
     rc->ac = NULL;
-    conn_gone(&rc->base, why);
+    conn_gone(&rc->base, why, eof);
 }
 
 /* -OOM, -BUSY and -LOADING mean the server cannot serve for now: twemproxy
@@ -131,11 +133,11 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             conn_server_failed(c, SHARD_OK, r->str);
         else
             conn_server_answered(c);
-        conn_complete(c, f, r, SHARD_OK, NULL);
+        conn_complete(c, f, r, reply_resp_size(r), SHARD_OK, NULL);
         return;
     }
     fail_reason(c, ac, f, &status, msg, sizeof(msg));
-    conn_complete(c, f, NULL, status, msg);
+    conn_complete(c, f, NULL, 0, status, msg);
 }
 
 /* The server has no password to check (Redis 6+, then older wording). */
@@ -254,7 +256,7 @@ redis_connect(conn *c, char *err, size_t errlen)
 
 static int
 redis_send(conn *c, fragment *f, int argc, const char **argv,
-           const size_t *argvlen, char *err, size_t errlen)
+           const size_t *argvlen, size_t *bytes, char *err, size_t errlen)
 {
     conn_env *env = c->env;
     size_t len = resp_format(&env->scratch, argc, argv, argvlen);
@@ -269,6 +271,7 @@ redis_send(conn *c, fragment *f, int argc, const char **argv,
                      c->target->addr);
         return SHARD_ECONN;
     }
+    *bytes = len;
     return SHARD_OK;
 }
 
@@ -293,7 +296,7 @@ redis_write(conn *c)
     run_without_sigpipe(handle_write, ac);
     /* The write may have failed and freed the context. */
     if (redis_of(c)->ac == ac && sdslen(ac->c.obuf) < before)
-        conn_wrote(c);
+        conn_wrote(c, before - sdslen(ac->c.obuf));
 }
 
 static void
@@ -328,14 +331,14 @@ static const conn_ops redis_ops = {
 };
 
 conn *
-conn_redis_new(conn_env *env, const conn_target *target, int server,
-               const char *auth, int db)
+conn_redis_new(conn_env *env, const conn_target *target, server_stats *stats,
+               int server, const char *auth, int db)
 {
     redis_conn *rc = calloc(1, sizeof(*rc));
 
     if (rc == NULL)
         return NULL;
-    conn_init(&rc->base, &redis_ops, env, target, server);
+    conn_init(&rc->base, &redis_ops, env, target, stats, server);
     rc->auth = auth;
     rc->db = db;
     return &rc->base;

@@ -6,12 +6,12 @@
 #include "conn.h"
 
 /*
- * A closed connection to `target` (borrowed: it must outlive the
- * connection) for server index `server`; `auth` (borrowed, NULL: none)
- * and `db` (SELECT when > 0) are sent on every connect. NULL when out of
- * memory. Free it with conn_free().
+ * A closed connection to `target` for server index `server`, counting
+ * into `stats` (both borrowed: they must outlive the connection); `auth`
+ * (borrowed, NULL: none) and `db` (SELECT when > 0) are sent on every
+ * connect. NULL when out of memory. Free it with conn_free().
  */
-conn *conn_redis_new(conn_env *env, const conn_target *target, int server,
-                     const char *auth, int db);
+conn *conn_redis_new(conn_env *env, const conn_target *target,
+                     server_stats *stats, int server, const char *auth, int db);
 
 #endif

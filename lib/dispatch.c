@@ -66,6 +66,8 @@ dispatch_local(shard_pool *pool, request_mode mode, shard_reply *reply)
 {
     request *r = request_new(&pool->engine, mode, 1);
 
+    if (reply != NULL && reply->type == SHARD_REPLY_ERROR)
+        STAT_ADD(pool->engine.stats.client_err, 1);
     if (r == NULL) {
         shard_reply_free(reply);
         return NULL;

@@ -120,6 +120,8 @@ request_completed(request *r)
 {
     engine *e = r->engine;
 
+    if (r->status != SHARD_OK && r->mode != MODE_INTERNAL)
+        STAT_ADD(e->stats.forward_error, 1);
     if (r->mode == MODE_ASYNC)
         queue_push(&e->deliver_head, &e->deliver_tail, r);
     else if (r->mode == MODE_INTERNAL)
@@ -178,7 +180,7 @@ run_retries(engine *e)
     memcpy(todo, e->retry, n * sizeof(*todo));
     e->nretry = 0;
     for (size_t i = 0; i < n; i++) {
-        e->retries++;
+        STAT_ADD(e->stats.retries, 1);
         todo[i]->req->resend_fn(todo[i]);
     }
     if (todo != batch)

@@ -50,7 +50,7 @@ struct engine {
     fragment **retry;       /* failed fragments to send again, in order */
     size_t nretry;          /* in retry */
     size_t retry_cap;       /* allocated */
-    uint64_t retries;       /* fragments sent again, since open */
+    pool_stats stats;       /* the pool's counters (stats document) */
 };
 
 void engine_init(engine *e, int timeout_ms);

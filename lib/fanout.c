@@ -52,6 +52,7 @@ plan_request(engine *e, request_mode mode, const fanout_plan *p)
         r->join_fn = fanout_join;
         r->name = p->name;
         r->retries = p->retries;
+        STAT_ADD(e->stats.fragments, nfrags);
         r->resend_fn = p->resend_fn;
         r->pool = p->pool;
     }
@@ -303,6 +304,20 @@ join_total_failure(request *r)
     r->errmsg = strdup(msg);
 }
 
+/* Keys whose part failed: each gets an error instead of its result. */
+static void
+count_key_errors(request *r)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < r->nkeys; i++) {
+        const fragment *f = &r->frags[r->key_frag[i]];
+        n += fragment_failed(f) || f->reply->type == SHARD_REPLY_ERROR;
+    }
+    if (n > 0)
+        STAT_ADD(r->engine->stats.split_key_errors, n);
+}
+
 void
 fanout_join(request *r)
 {
@@ -312,6 +327,7 @@ fanout_join(request *r)
         request_join_single(r);
         return;
     }
+    count_key_errors(r);
     if (every_fragment_failed(r)) {
         join_total_failure(r);
         return;

@@ -72,6 +72,8 @@ on_failed(void *owner, int index, int status, const char *why)
     LOG(h->opts, SHARD_LOG_WARN,
         "server '%s' ejected after %d failure(s): %s; back in %d ms",
         s->target.addr, limit, why, h->conf->server_retry_timeout_ms);
+    STAT_ADD(s->stats.ejections, 1);
+    STAT_SET(s->stats.ejected_at_us, s->ejected_at_us);
     (void)topology_refresh(h);
     emit(h, SHARD_EVENT_EJECTED, s, status, why, h->eject.retry_us);
 }
@@ -148,6 +150,7 @@ on_connect_failed(void *owner, int index, const char *why)
         h->eject.retry_us < BACKOFF_CAP_US ? h->eject.retry_us : BACKOFF_CAP_US;
     int64_t wait = backoff_failed(&s->reconnect, clock_monotonic_us(), cap);
 
+    STAT_ADD(s->stats.connect_failures, 1);
     error_format(s->connect_error, sizeof(s->connect_error), "%s",
                  bare_reason(s, why));
     LOG(h->opts, SHARD_LOG_INFO,
@@ -212,6 +215,7 @@ probe_finish(request *r)
         else
             error_format(why, sizeof(why), "%s", bare_reason(s, r->errmsg));
         eject_probe_failed(s, &h->eject, clock_monotonic_us());
+        STAT_ADD(s->stats.probe_failures, 1);
         LOG(h->opts, SHARD_LOG_INFO,
             "server '%s' probe failed: %s; next probe in %d ms", s->target.addr,
             why, h->conf->server_retry_timeout_ms);
@@ -238,6 +242,7 @@ probe_start(health *h, struct server *s)
     }
     s->probing = true;
     h->probes++;
+    STAT_ADD(s->stats.probes, 1);
     r->userdata = h;
     r->frags[0].server = (int)s->index; /* also when no connection is made */
     r->name = "ping";

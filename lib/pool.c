@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "conn_redis.h"
 #include "pool.h"
 
@@ -125,7 +126,8 @@ pool_conn_new(shard_pool *pool, int index)
 {
     const conf_pool *c = pool->conf;
     engine *e = &pool->engine;
-    conn *cn = conn_redis_new(&e->env, &pool->servers[index].target, index,
+    struct server *s = &pool->servers[index];
+    conn *cn = conn_redis_new(&e->env, &s->target, &s->stats, index,
                               c->redis_auth, c->redis_db);
 
     if (cn != NULL && engine_add_conn(e, cn) != SHARD_OK) {
@@ -174,6 +176,45 @@ note_failure(void *owner, int status, const char *msg)
     pool_fail(owner, status, "%s", msg);
 }
 
+stats_view
+pool_stats_view(const shard_pool *pool)
+{
+    stats_view v = {.pool_name = pool->conf->name,
+                    .servers = pool->servers,
+                    .server_count = pool->conf->server_count,
+                    .pool = &pool->engine.stats,
+                    .opened_us = pool->opened_us};
+
+    return v;
+}
+
+/* The stats port's document, made on its thread. */
+static char *
+render_stats(void *pool, size_t *len)
+{
+    stats_view v = pool_stats_view(pool);
+
+    return stats_json(&v, len);
+}
+
+/* shard_options.stats_listen: the port serves from now on. */
+static int
+stats_port_open(shard_pool *pool)
+{
+    char err[ERROR_MAX];
+    const char *addr = pool->opts.stats_listen;
+
+    pool->opts.stats_listen = NULL; /* the caller's string: not kept */
+    if (addr == NULL)
+        return SHARD_OK;
+    pool->stats_port =
+        stats_port_start(addr, render_stats, pool, err, sizeof(err));
+    if (pool->stats_port == NULL)
+        return error_set_last(SHARD_EINVAL, "pool '%s': %s", pool->conf->name,
+                              err);
+    return SHARD_OK;
+}
+
 static int
 pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
           const shard_options *opts)
@@ -183,9 +224,11 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     pool->file = cf;
     pool->conf = c;
     pool->opts = *opts;
+    pool->opened_us = clock_monotonic_us();
     pool->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)pool;
     pool->rng |= 1;
     engine_init(&pool->engine, c->timeout_ms);
+    STAT_SET(pool->engine.stats.client_connections, 1); /* the pool itself */
     pool->engine.note = note_failure;
     pool->engine.note_owner = pool;
     if ((rc = servers_init(pool)) != SHARD_OK ||
@@ -193,7 +236,9 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
                           &pool->topo, &pool->engine, conn_of_server, pool)) !=
             SHARD_OK)
         return rc;
-    return preconnect(pool);
+    if ((rc = preconnect(pool)) != SHARD_OK)
+        return rc;
+    return stats_port_open(pool);
 }
 
 /* The caller's options, or the defaults; SHARD_EINVAL for a version this
@@ -253,9 +298,12 @@ pool_open_source(shard_pool **out, const char *yaml, size_t len,
     }
     if ((rc = pool_init(pool, cf, c, &options)) != SHARD_OK) {
         engine_shutdown(&pool->engine);
+        /* The stats port's message is already the thread's last error. */
+        if (rc != SHARD_EINVAL)
+            error_set_last(rc, "pool '%s': %s while opening it", c->name,
+                           shard_strerror(rc));
         pool_release(pool);
-        return error_set_last(rc, "pool '%s': %s while opening it", c->name,
-                              shard_strerror(rc));
+        return rc;
     }
     *out = pool;
     error_set_last_msg("");
@@ -345,6 +393,7 @@ pool_child_add(shard_pool *pool, pool_child *child)
     child->pool = pool;
     child->next = pool->children;
     pool->children = child;
+    STAT_ADD(pool->engine.stats.client_connections, 1);
 }
 
 void
@@ -354,8 +403,11 @@ pool_child_remove(shard_pool *pool, pool_child *child)
 
     while (*p != NULL && *p != child)
         p = &(*p)->next;
-    if (*p == child)
+    if (*p == child) {
         *p = child->next;
+        STAT_ADD(pool->engine.stats.client_connections, (uint64_t)-1);
+        STAT_ADD(pool->engine.stats.client_eof, 1);
+    }
     child->next = NULL;
 }
 
@@ -407,6 +459,9 @@ shard_pool_free(shard_pool *pool)
         pool->free_pending = true;
         return;
     }
+    /* The port's thread reads the servers: it stops before they go. */
+    stats_port_stop(pool->stats_port);
+    pool->stats_port = NULL;
     children_cut(pool);
     engine_shutdown(&pool->engine); /* callbacks run, with SHARD_ECLOSED */
     pool_release(pool);

@@ -18,6 +18,8 @@
 #include "error.h"
 #include "health.h"
 #include "server.h"
+#include "stats_doc.h"
+#include "stats_port.h"
 #include "topology.h"
 
 /*
@@ -44,6 +46,8 @@ struct shard_pool {
     request *pipe_tail;     /* newest one */
     pool_child *children;   /* open transactions (their own conns) */
     health health;          /* ejection, return, probes, events */
+    int64_t opened_us;      /* monotonic time of open, for uptime */
+    stats_port *stats_port; /* shard_options.stats_listen's thread */
     bool free_pending;      /* freed from inside a callback: later */
 };
 
@@ -75,6 +79,9 @@ int pool_locate(shard_pool *pool, const char *key, size_t len);
  * `what`); SHARD_OK otherwise.
  */
 int pool_check_arg(shard_pool *pool, const void *arg, const char *what);
+
+/* What the stats documents read of the pool (any thread). */
+stats_view pool_stats_view(const shard_pool *pool);
 
 /* After a public call: a free requested inside a callback happens now. */
 void pool_settle(shard_pool *pool);

@@ -255,3 +255,43 @@ reply_reader_functions(void)
 {
     return &reader_functions;
 }
+
+/* Decimal digits of `n`, a minus sign included. */
+static size_t
+digits(long long n)
+{
+    size_t d = n < 0 ? 2 : 1;
+    unsigned long long u =
+        n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+
+    while (u >= 10) {
+        u /= 10;
+        d++;
+    }
+    return d;
+}
+
+size_t
+reply_resp_size(const shard_reply *r)
+{
+    size_t n;
+
+    switch (r->type) {
+    case SHARD_REPLY_STRING: /* $<len>\r\n<bytes>\r\n */
+        return 1 + digits((long long)r->len) + 2 + r->len + 2;
+    case SHARD_REPLY_STATUS: /* +<text>\r\n, -<text>\r\n */
+    case SHARD_REPLY_ERROR:
+        return 1 + r->len + 2;
+    case SHARD_REPLY_INTEGER: /* :<n>\r\n */
+        return 1 + digits(r->integer) + 2;
+    case SHARD_REPLY_NIL: /* $-1\r\n */
+        return 5;
+    case SHARD_REPLY_ARRAY: /* *<n>\r\n then the elements */
+        n = 1 + digits((long long)r->elements) + 2;
+        for (size_t i = 0; i < r->elements; i++)
+            n += r->element[i] != NULL ? reply_resp_size(r->element[i]) : 5;
+        return n;
+    default:
+        return 0;
+    }
+}

@@ -35,4 +35,7 @@ shard_reply *reply_error(const char *fmt, ...)
 /* A deep copy (for an error shared by several keys). */
 shard_reply *reply_copy(const shard_reply *r);
 
+/* How many bytes `r` took in RESP2, as a server sent it. */
+size_t reply_resp_size(const shard_reply *r);
+
 #endif

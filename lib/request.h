@@ -61,6 +61,9 @@ typedef struct fragment {
                               connection's order, never sent */
     fragment_args *resend; /* owned copy of its command while a lost
                               connection or a timeout may retry it */
+    int64_t sent_us;       /* monotonic time it was queued */
+    uint64_t bytes;        /* its size on the wire */
+    uint64_t end;          /* its connection's queued_bytes after it */
 } fragment;
 
 /* A fragment lost its connection or timed out and may be sent again. */

@@ -33,6 +33,7 @@ struct server {
                                 the ring when answered */
     backoff reconnect;       /* spacing of connects after failed ones */
     char connect_error[128]; /* why the last connect failed */
+    server_stats stats;      /* live counters (read by the stats port) */
 };
 
 /*

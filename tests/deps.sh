@@ -7,7 +7,7 @@
 packages="build-essential meson ninja-build pkg-config libhiredis-dev
 libmemcached-dev libcriterion-dev libyaml-dev libevent-dev libuv1-dev
 libev-dev redis-server redis-tools redis-sentinel memcached nutcracker clang
-libclang-rt-14-dev python3 binutils clang-format cppcheck"
+libclang-rt-14-dev python3 binutils clang-format cppcheck libjansson-dev"
 services="redis-server redis-sentinel memcached nutcracker"
 
 # --- packages ---------------------------------------------------------------

@@ -99,13 +99,17 @@ typedef struct shard_options {
     int log_level;       /* highest shard_log_level passed to log_fn:
                             WARN ejections, INFO failures and returns */
     /* Version 2. */
-    shard_event_fn event_fn; /* NULL: no events */
-    void *event_userdata;    /* passed to event_fn */
+    shard_event_fn event_fn;  /* NULL: no events */
+    void *event_userdata;     /* passed to event_fn */
+    const char *stats_listen; /* "host:port" where a thread serves the
+                                 pool's stats document as nutcracker's
+                                 stats port does; NULL: none (read at
+                                 open only) */
 } shard_options;
 
 #define SHARD_OPTIONS_INIT                                                     \
     {                                                                          \
-        SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN, NULL, NULL          \
+        SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN, NULL, NULL, NULL    \
     }
 
 /*

@@ -7,6 +7,7 @@
 #include <shard/pool.h>
 #include <shard/redis.h>
 #include <shard/reply.h>
+#include <shard/stats.h>
 #include <shard/version.h>
 
 #endif

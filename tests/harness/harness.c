@@ -584,3 +584,11 @@ harness_drain_ok(redisContext *c, int n)
     }
     return true;
 }
+
+int
+harness_nutcracker_stats_port(const harness_server *s)
+{
+    const server_rec *rec = (const server_rec *)s;
+
+    return s != NULL && s->kind == HARNESS_NUTCRACKER ? rec->stats_port : 0;
+}

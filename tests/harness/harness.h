@@ -64,6 +64,9 @@ harness_server *harness_memcached_start(int port);
 harness_server *harness_nutcracker_start(const char *yaml_path,
                                          int listen_port);
 
+/* The stats port of a nutcracker started by the harness (0 otherwise). */
+int harness_nutcracker_stats_port(const harness_server *s);
+
 /* Starts redis-sentinel watching `master` (name `master_name`, quorum 1). */
 harness_server *harness_sentinel_start(const char *master_name,
                                        const harness_server *master);
