@@ -15,6 +15,7 @@
 #include <shard/shard.h>
 
 #include "harness.h"
+#include "harness_loop.h"
 
 #define NSERVERS 3
 
@@ -238,6 +239,87 @@ Test(stats, a_killed_server_counts_eof_and_split_key_errors)
     cr_expect_geq(field(s1, "connect_failures"), 1);
     cr_expect_eq(field(s1, "server_connections"), 0);
     json_decref(doc);
+}
+
+static void
+on_reply(shard_pool *p, const shard_reply *reply, int status, void *userdata)
+{
+    (void)p;
+    (void)reply;
+    (void)status;
+    (*(int *)userdata)++;
+}
+
+Test(stats, queues_show_commands_waiting_on_a_hung_server)
+{
+    const char *get[] = {"GET", NULL};
+    int calls = 0, never = 0;
+
+    open_pool("", NULL);
+    get[1] = keys[1];
+    const size_t lens[] = {3, strlen(keys[1])};
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
+    command_ok(2, get); /* connected */
+    harness_pause(servers[1]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(shard_command_async(pool, 2, get, NULL, on_reply, &calls),
+                     SHARD_OK);
+    harness_loop_run(pool, &never, 1, 100); /* written; no reply comes */
+    json_t *doc = document(), *s1 = server_obj(doc, 1);
+    cr_expect_eq(field(s1, "in_queue"), 0);
+    cr_expect_eq(field(s1, "in_queue_bytes"), 0);
+    cr_expect_eq(field(s1, "out_queue"), 3);
+    cr_expect_eq(field(s1, "out_queue_bytes"), 3 * resp_size(2, lens));
+    json_decref(doc);
+    harness_resume(servers[1]);
+    harness_loop_run(pool, &calls, 3, 5000);
+    cr_assert_eq(calls, 3);
+    doc = document();
+    s1 = server_obj(doc, 1);
+    cr_expect_eq(field(s1, "out_queue"), 0);
+    cr_expect_eq(field(s1, "out_queue_bytes"), 0);
+    cr_expect_eq(field(s1, "responses"), 4);
+    json_decref(doc);
+    cr_expect_eq(harness_loop_detach(pool), SHARD_OK);
+}
+
+Test(stats, a_command_not_all_written_is_in_queue)
+{
+    enum { BIG = 32 << 20 };
+    char *value = malloc(BIG);
+    const char *set[] = {"SET", NULL, value};
+    size_t lens[] = {3, 0, BIG};
+    int calls = 0, never = 0;
+
+    cr_assert_not_null(value);
+    memset(value, 'x', BIG);
+    open_pool("", NULL);
+    set[1] = keys[0];
+    lens[1] = strlen(keys[0]);
+    cr_assert_eq(harness_loop_attach(pool), SHARD_OK);
+    command_ok(2, (const char *[]){"GET", keys[0]}); /* connected */
+    harness_pause(servers[0]);
+    cr_assert_eq(shard_command_async(pool, 3, set, lens, on_reply, &calls),
+                 SHARD_OK);
+    harness_loop_run(pool, &never, 1, 100); /* the socket fills up */
+    json_t *doc = document(), *s0 = server_obj(doc, 0);
+    long long total = resp_size(3, lens);
+    cr_expect_eq(field(s0, "in_queue"), 1);
+    cr_expect_gt(field(s0, "in_queue_bytes"), 0);
+    cr_expect_lt(field(s0, "in_queue_bytes"), total);
+    cr_expect_eq(field(s0, "out_queue"), 0);
+    json_decref(doc);
+    harness_resume(servers[0]);
+    harness_loop_run(pool, &calls, 1, 20000);
+    cr_assert_eq(calls, 1);
+    doc = document();
+    s0 = server_obj(doc, 0);
+    cr_expect_eq(field(s0, "in_queue") + field(s0, "out_queue"), 0);
+    cr_expect_eq(field(s0, "in_queue_bytes") + field(s0, "out_queue_bytes"), 0);
+    cr_expect_eq(field(s0, "request_bytes"), total + 4 + 9 + 4 + lens[1] + 2);
+    json_decref(doc);
+    cr_expect_eq(harness_loop_detach(pool), SHARD_OK);
+    free(value);
 }
 
 Test(stats, transactions_are_client_connections)
