@@ -161,8 +161,7 @@ conn_complete(conn *c, fragment *f, shard_reply *reply, size_t reply_bytes,
         server_stats *st = c->stats;
         STAT_ADD(st->responses, 1);
         STAT_ADD(st->response_bytes, reply_bytes);
-        latency_record(&st->latency, (uint64_t)(now - f->sent_us),
-                       now / 1000000);
+        latency_record(&st->latency, (uint64_t)(now - f->sent_us), now);
     }
     fragment_done(f, reply, status, errmsg);
     while (c->head != NULL && c->head->local) {
@@ -297,11 +296,11 @@ socket_alive(int fd)
 
 /* Closes an idle connection the server has dropped, before reusing it. */
 static void
-drop_if_dead(conn *c)
+drop_if_dead(conn *c, int64_t now_us)
 {
     if (c->head != NULL || c->since_us == 0 ||
-        clock_monotonic_us() - c->since_us < IDLE_CHECK_US ||
-        !c->ops->connected(c) || socket_alive(c->fd))
+        now_us - c->since_us < IDLE_CHECK_US || !c->ops->connected(c) ||
+        socket_alive(c->fd))
         return;
     conn_close(c, SHARD_ECLOSED, "the server closed the idle connection");
 }
@@ -358,17 +357,18 @@ int
 conn_send(conn *c, fragment *f, int argc, const char **argv,
           const size_t *argvlen, char *err, size_t errlen)
 {
+    int64_t now = clock_monotonic_us(); /* the idle check's and the send's */
     size_t bytes = 0;
     int rc;
 
     if (c->fd >= 0)
-        drop_if_dead(c);
+        drop_if_dead(c, now);
     if (c->fd < 0 && (rc = conn_open(c, err, errlen)) != SHARD_OK)
         return rc;
     rc = c->ops->send(c, f, argc, argv, argvlen, &bytes, err, errlen);
     if (rc != SHARD_OK)
         return rc;
-    f->sent_us = clock_monotonic_us();
+    f->sent_us = now;
     f->bytes = bytes;
     c->queued_bytes += bytes;
     STAT_ADD(c->stats->requests, 1);

@@ -19,10 +19,9 @@
 
 /* The neutral connection first, so that a conn * is a redis_conn *. */
 typedef struct redis_conn {
-    conn base;                    /* what the engine sees */
-    const char *auth;             /* redis_auth, or NULL */
-    int db;                       /* redis_db; SELECT when > 0 */
-    struct redisAsyncContext *ac; /* NULL while not connected */
+    conn base;                     /* what the engine sees */
+    const conn_redis_login *login; /* AUTH and SELECT: the pool's */
+    struct redisAsyncContext *ac;  /* NULL while not connected */
 } redis_conn;
 
 static redis_conn *
@@ -192,14 +191,15 @@ on_disconnect(const redisAsyncContext *ac, int status)
 static int
 send_handshake(redis_conn *rc)
 {
+    const conn_redis_login *login = rc->login;
     char db[16];
     int status = REDIS_OK;
 
-    if (rc->auth != NULL)
+    if (login->auth != NULL)
         status = redisAsyncCommand(rc->ac, on_handshake, "AUTH", "AUTH %b",
-                                   rc->auth, strlen(rc->auth));
-    if (status == REDIS_OK && rc->db > 0) {
-        snprintf(db, sizeof(db), "%d", rc->db);
+                                   login->auth, strlen(login->auth));
+    if (status == REDIS_OK && login->db > 0) {
+        snprintf(db, sizeof(db), "%d", login->db);
         status =
             redisAsyncCommand(rc->ac, on_handshake, "SELECT", "SELECT %s", db);
     }
@@ -332,14 +332,13 @@ static const conn_ops redis_ops = {
 
 conn *
 conn_redis_new(conn_env *env, const conn_target *target, server_stats *stats,
-               int server, const char *auth, int db)
+               int server, const conn_redis_login *login)
 {
     redis_conn *rc = calloc(1, sizeof(*rc));
 
     if (rc == NULL)
         return NULL;
     conn_init(&rc->base, &redis_ops, env, target, stats, server);
-    rc->auth = auth;
-    rc->db = db;
+    rc->login = login;
     return &rc->base;
 }

@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "fanout.h"
 #include "log.h"
+#include "reload.h"
 
 /* Twemproxy routes keyless commands by this key; so do we. */
 static const char placeholder_key[] = "placeholder";
@@ -389,6 +390,11 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
 
     if (a->argc == 0)
         return dispatch_local(pool, mode, reply_error("ERR empty command"));
+    /* Not for a retry: it is sent from inside the engine's own work. */
+    if (mode != MODE_INTERNAL && pool->watch_path != NULL)
+        reload_watch(pool);
+    if (mode != MODE_INTERNAL && pool->retired != NULL)
+        reload_sweep(pool);
     health_readmit(&pool->health);
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     if (ci == NULL)

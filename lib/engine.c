@@ -198,7 +198,7 @@ finish_internal(engine *e)
 }
 
 void
-engine_run_deferred(engine *e)
+engine_run_deferred_work(engine *e)
 {
     /* Each round may make more: a retry done at once, a finished retry
      * failing its parent's last fragment. Bounded by the retry budgets. */

@@ -96,7 +96,16 @@ void engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
  * connection or timed out and may be retried (their request's
  * resend_fn). Runs before async callbacks are delivered.
  */
-void engine_run_deferred(engine *e);
+void engine_run_deferred_work(engine *e);
+
+/* engine_run_deferred_work, when there is any: the common case is one
+ * test, inline. */
+static inline void
+engine_run_deferred(engine *e)
+{
+    if (e->internal_head != NULL || e->nretry > 0)
+        engine_run_deferred_work(e);
+}
 
 /* Fails the fragments whose deadline passed (closing their connection). */
 void engine_check_deadlines(engine *e);

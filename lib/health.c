@@ -17,16 +17,17 @@
 /* Reconnection spacing stops growing here (or at server_retry_timeout). */
 #define BACKOFF_CAP_US 1000000
 
-static void
-emit(health *h, int type, const struct server *s, int status,
-     const char *reason, int64_t delay_us)
+void
+health_event(health *h, int type, int index, int status, const char *reason,
+             int64_t delay_us)
 {
+    const struct server *s = index >= 0 ? &h->servers[index] : NULL;
     shard_event ev = {
         .type = type,
         .pool = h->conf->name,
-        .server = s->index,
-        .identity = s->identity,
-        .addr = s->target.addr,
+        .server = s != NULL ? s->index : SHARD_EVENT_POOL,
+        .identity = s != NULL ? s->identity : "",
+        .addr = s != NULL ? s->target.addr : "",
         .status = status,
         .reason = reason != NULL ? reason : "",
         .delay_ms = (long)((delay_us + 999) / 1000),
@@ -36,20 +37,21 @@ emit(health *h, int type, const struct server *s, int status,
         h->opts->event_fn(&ev, h->opts->event_userdata);
 }
 
+static void
+emit(health *h, int type, const struct server *s, int status,
+     const char *reason, int64_t delay_us)
+{
+    health_event(h, type, (int)s->index, status, reason, delay_us);
+}
+
 /* Builds a topology from the config and the servers' state now, and
  * swaps it in. */
 static int
 topology_refresh(health *h)
 {
-    const conf_pool *c = h->conf;
-    route_rules rules = {.hash = c->hash,
-                         .dist = c->distribution,
-                         .has_tag = c->has_hash_tag,
-                         .server_count = c->server_count};
-    topology *t;
+    route_rules rules = topology_rules_of(h->conf);
+    topology *t = topology_build(&rules, h->servers, h->conf->server_count);
 
-    memcpy(rules.tag, c->hash_tag, sizeof(rules.tag));
-    t = topology_build(&rules, h->servers, c->server_count);
     if (t == NULL)
         return SHARD_ENOMEM; /* the old snapshot stays: placement holds */
     topology_free(*h->topo);
@@ -63,6 +65,9 @@ static void
 on_failed(void *owner, int index, int status, const char *why)
 {
     health *h = owner;
+
+    if (index < 0) /* a server a reload removed */
+        return;
     struct server *s = &h->servers[index];
     int limit = h->eject.failure_limit > 0 ? h->eject.failure_limit : 1;
 
@@ -83,6 +88,8 @@ on_answered(void *owner, int index)
 {
     health *h = owner;
 
+    if (index < 0) /* a server a reload removed */
+        return;
     eject_on_answer(&h->servers[index]);
 }
 
@@ -91,6 +98,9 @@ static void
 on_warn(void *owner, int index, const char *what)
 {
     health *h = owner;
+
+    if (index < 0) /* a server a reload removed */
+        return;
     struct server *s = &h->servers[index];
 
     if (s->warned)
@@ -118,6 +128,9 @@ static int
 may_connect(void *owner, int index, char *err, size_t errlen)
 {
     health *h = owner;
+
+    if (index < 0) /* a server a reload removed */
+        return SHARD_OK;
     struct server *s = &h->servers[index];
     int64_t wait = backoff_remaining(&s->reconnect, clock_monotonic_us());
 
@@ -135,6 +148,9 @@ static void
 on_connected(void *owner, int index)
 {
     health *h = owner;
+
+    if (index < 0) /* a server a reload removed */
+        return;
     struct server *s = &h->servers[index];
 
     backoff_reset(&s->reconnect);
@@ -145,6 +161,9 @@ static void
 on_connect_failed(void *owner, int index, const char *why)
 {
     health *h = owner;
+
+    if (index < 0) /* a server a reload removed */
+        return;
     struct server *s = &h->servers[index];
     int64_t cap =
         h->eject.retry_us < BACKOFF_CAP_US ? h->eject.retry_us : BACKOFF_CAP_US;
@@ -163,6 +182,9 @@ static void
 on_disconnected(void *owner, int index, const char *why)
 {
     health *h = owner;
+
+    if (index < 0) /* a server a reload removed */
+        return;
     struct server *s = &h->servers[index];
 
     emit(h, SHARD_EVENT_DISCONNECTED, s, SHARD_ECONN, bare_reason(s, why), 0);
@@ -195,16 +217,17 @@ static void
 probe_finish(request *r)
 {
     health *h = r->userdata;
-    struct server *s = &h->servers[r->frags[0].server];
+    int index = r->frags[0].server; /* -1: a reload removed it */
     const shard_reply *reply = r->reply;
     char why[ERROR_MAX];
 
-    s->probing = false;
     h->probes--;
-    if (engine_closing(h->engine)) {
+    if (engine_closing(h->engine) || index < 0) {
         request_free(r);
         return;
     }
+    struct server *s = &h->servers[index];
+    s->probing = false;
     if (r->status == SHARD_OK && reply->type != SHARD_REPLY_ERROR) {
         eject_return(s);
         emit(h, SHARD_EVENT_PROBE_OK, s, SHARD_OK, "answered PING", 0);
@@ -287,6 +310,17 @@ health_readmit(health *h)
         }
     }
     (void)topology_refresh(h);
+}
+
+void
+health_reconfigure(health *h, const conf_pool *conf, struct server *servers,
+                   topology *t)
+{
+    h->conf = conf;
+    h->servers = servers;
+    h->eject = eject_policy_of(conf);
+    topology_free(*h->topo);
+    *h->topo = t;
 }
 
 int

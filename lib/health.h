@@ -41,6 +41,20 @@ int health_init(health *h, const conf_pool *conf, const shard_options *opts,
                 health_conn_fn server_conn, void *owner);
 
 /*
+ * A reload: the pool's new config and servers (kept servers keep their
+ * state) and `t`, their topology (taken over), swapped in.
+ */
+void health_reconfigure(health *h, const conf_pool *conf,
+                        struct server *servers, topology *t);
+
+/*
+ * Tells the application (shard_options.event_fn) about server `index`, or
+ * the whole pool when `index` is negative.
+ */
+void health_event(health *h, int type, int index, int status,
+                  const char *reason, int64_t delay_us);
+
+/*
  * Before every placement: ejected servers whose retry time has come
  * return to the ring (a new topology), or with server_probe get a PING
  * and return when it is answered.

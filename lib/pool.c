@@ -40,8 +40,8 @@ pool_check_arg(shard_pool *pool, const void *arg, const char *what)
 
 /* --- the config ----------------------------------------------------------- */
 
-static int
-read_file(const char *path, char **out, size_t *len)
+int
+pool_read_file(const char *path, char **out, size_t *len)
 {
     char buf[256];
     FILE *f = fopen(path, "rb");
@@ -124,11 +124,10 @@ servers_init(shard_pool *pool)
 conn *
 pool_conn_new(shard_pool *pool, int index)
 {
-    const conf_pool *c = pool->conf;
     engine *e = &pool->engine;
     struct server *s = &pool->servers[index];
-    conn *cn = conn_redis_new(&e->env, &s->target, &s->stats, index,
-                              c->redis_auth, c->redis_db);
+    conn *cn =
+        conn_redis_new(&e->env, &s->target, &s->stats, index, &pool->login);
 
     if (cn != NULL && engine_add_conn(e, cn) != SHARD_OK) {
         conn_free(cn);
@@ -190,11 +189,16 @@ pool_stats_view(const shard_pool *pool)
 
 /* The stats port's document, made on its thread. */
 static char *
-render_stats(void *pool, size_t *len)
+render_stats(void *ctx, size_t *len)
 {
-    stats_view v = pool_stats_view(pool);
+    shard_pool *pool = ctx;
 
-    return stats_json(&v, len);
+    /* A reload swaps the servers: not while a document reads them. */
+    pthread_mutex_lock(&pool->servers_lock);
+    stats_view v = pool_stats_view(pool);
+    char *doc = stats_json(&v, len);
+    pthread_mutex_unlock(&pool->servers_lock);
+    return doc;
 }
 
 /* shard_options.stats_listen: the port serves from now on. */
@@ -225,6 +229,10 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     pool->conf = c;
     pool->opts = *opts;
     pool->opened_us = clock_monotonic_us();
+    pool->login.db = c->redis_db;
+    if (c->redis_auth != NULL &&
+        (pool->login.auth = strdup(c->redis_auth)) == NULL)
+        return SHARD_ENOMEM;
     pool->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)pool;
     pool->rng |= 1;
     engine_init(&pool->engine, c->timeout_ms);
@@ -296,6 +304,7 @@ pool_open_source(shard_pool **out, const char *yaml, size_t len,
         conf_free(cf);
         return error_set_last(SHARD_ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&pool->servers_lock, NULL);
     if ((rc = pool_init(pool, cf, c, &options)) != SHARD_OK) {
         engine_shutdown(&pool->engine);
         /* The stats port's message is already the thread's last error. */
@@ -322,6 +331,24 @@ shard_pool_open_string(shard_pool **out, const char *yaml, size_t len,
     return pool_open_source(out, yaml, len, "<string>", pool_name, opts);
 }
 
+/* shard_options.watch_config: remembers the file as it is now. */
+static int
+watch_start(shard_pool **out, const char *path)
+{
+    shard_pool *pool = *out;
+
+    pool->watch_path = strdup(path);
+    if (pool->watch_path == NULL) {
+        shard_pool_free(pool);
+        *out = NULL;
+        return error_set_last(SHARD_ENOMEM, "out of memory");
+    }
+    if (stat(path, &pool->watch_stat) != 0)
+        memset(&pool->watch_stat, 0, sizeof(pool->watch_stat));
+    pool->watch_next_us = clock_monotonic_us() + 1000000;
+    return SHARD_OK;
+}
+
 SHARD_API int
 shard_pool_open(shard_pool **out, const char *yaml_path, const char *pool_name,
                 const shard_options *opts)
@@ -335,11 +362,13 @@ shard_pool_open(shard_pool **out, const char *yaml_path, const char *pool_name,
     *out = NULL;
     if (yaml_path == NULL)
         return error_set_last(SHARD_EINVAL, "yaml_path is NULL");
-    rc = read_file(yaml_path, &yaml, &len);
+    rc = pool_read_file(yaml_path, &yaml, &len);
     if (rc != SHARD_OK)
         return rc;
     rc = pool_open_source(out, yaml, len, yaml_path, pool_name, opts);
     free(yaml);
+    if (rc == SHARD_OK && (*out)->opts.watch_config)
+        rc = watch_start(out, yaml_path);
     return rc;
 }
 
@@ -352,7 +381,7 @@ shard_config_check(const char *yaml_path)
 
     if (yaml_path == NULL)
         return error_set_last(SHARD_EINVAL, "yaml_path is NULL");
-    rc = read_file(yaml_path, &yaml, &len);
+    rc = pool_read_file(yaml_path, &yaml, &len);
     if (rc != SHARD_OK)
         return rc;
     conf_file *cf = conf_parse(yaml, len, yaml_path, err, sizeof(err));
@@ -437,6 +466,20 @@ pipeline_free(shard_pool *pool)
 }
 
 static void
+retired_free(shard_pool *pool)
+{
+    retired_server *r, *next;
+
+    for (r = pool->retired; r != NULL; r = next) {
+        next = r->next;
+        server_release(&r->server);
+        free(r->identity);
+        free(r);
+    }
+    pool->retired = NULL;
+}
+
+static void
 pool_release(shard_pool *pool)
 {
     pipeline_free(pool);
@@ -445,7 +488,11 @@ pool_release(shard_pool *pool)
          i++)
         server_release(&pool->servers[i]);
     free(pool->servers);
+    retired_free(pool);
     conf_free(pool->file);
+    free(pool->login.auth);
+    free(pool->watch_path);
+    pthread_mutex_destroy(&pool->servers_lock);
     free(pool);
 }
 

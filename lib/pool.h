@@ -7,12 +7,15 @@
 #ifndef SHARD_LIB_POOL_H
 #define SHARD_LIB_POOL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <shard/pool.h>
 
 #include "conf.h"
+#include "conn_redis.h"
 #include "eject.h"
 #include "engine.h"
 #include "error.h"
@@ -21,6 +24,13 @@
 #include "stats_doc.h"
 #include "stats_port.h"
 #include "topology.h"
+
+/* A server a reload removed, kept while connections still use it. */
+typedef struct retired_server {
+    struct server server;        /* moved out of the pool's array */
+    char *identity;              /* its own copy: the old config is gone */
+    struct retired_server *next; /* in pool->retired */
+} retired_server;
 
 /*
  * A handle that keeps its own connection on the pool's engine (a
@@ -48,7 +58,15 @@ struct shard_pool {
     health health;          /* ejection, return, probes, events */
     int64_t opened_us;      /* monotonic time of open, for uptime */
     stats_port *stats_port; /* shard_options.stats_listen's thread */
-    bool free_pending;      /* freed from inside a callback: later */
+    conn_redis_login login; /* redis_auth and redis_db, owned */
+    pthread_mutex_t servers_lock;   /* held to swap `servers` (a reload)
+                                       and to read them on another thread */
+    struct retired_server *retired; /* servers a reload removed: kept for
+                                       the connections still using them */
+    char *watch_path;               /* shard_options.watch_config: the file */
+    int64_t watch_next_us;          /* when to look at it next */
+    struct stat watch_stat;         /* what it was at the last look */
+    bool free_pending;              /* freed from inside a callback: later */
 };
 
 /* Sets the pool's message; returns `code`. */
@@ -79,6 +97,12 @@ int pool_locate(shard_pool *pool, const char *key, size_t len);
  * `what`); SHARD_OK otherwise.
  */
 int pool_check_arg(shard_pool *pool, const void *arg, const char *what);
+
+/*
+ * Reads the whole file `path` into *out (malloc'd, *len bytes). SHARD_EIO
+ * or SHARD_ENOMEM with shard_last_error() set.
+ */
+int pool_read_file(const char *path, char **out, size_t *len);
 
 /* What the stats documents read of the pool (any thread). */
 stats_view pool_stats_view(const shard_pool *pool);

@@ -25,11 +25,13 @@ bucket_top(unsigned b)
     return low + ((uint64_t)1 << (msb - 3)) - 1;
 }
 
-void
-latency_record(latency_hist *h, uint64_t us, int64_t now_s)
+/* The 10 s slot of `now_us` becomes the one counted into (cleared if it
+ * last counted an older minute). Once per slot, not per sample. */
+static void
+slot_advance(latency_hist *h, int64_t now_us)
 {
-    unsigned b = bucket_of(us);
-    int64_t epoch = now_s / LATENCY_SLOT_SECONDS;
+    const int64_t len = (int64_t)LATENCY_SLOT_SECONDS * 1000000;
+    int64_t epoch = now_us / len;
     int slot = (int)(epoch % LATENCY_SLOTS);
 
     if (STAT_GET(h->slot_epoch[slot]) != epoch) {
@@ -39,8 +41,19 @@ latency_record(latency_hist *h, uint64_t us, int64_t now_s)
             STAT_SET(h->slot[slot][i], 0);
         STAT_SET(h->slot_epoch[slot], epoch);
     }
+    h->slot_now = slot;
+    h->slot_end_us = (epoch + 1) * len;
+}
+
+void
+latency_record(latency_hist *h, uint64_t us, int64_t now_us)
+{
+    unsigned b = bucket_of(us);
+
+    if (now_us >= h->slot_end_us)
+        slot_advance(h, now_us);
     STAT_ADD(h->total[b], 1);
-    STAT_ADD(h->slot[slot][b], 1);
+    STAT_ADD(h->slot[h->slot_now][b], 1);
     if (us > STAT_GET(h->max_us))
         STAT_SET(h->max_us, us);
 }

@@ -33,6 +33,8 @@ typedef struct latency_hist {
     uint32_t slot[LATENCY_SLOTS][LATENCY_BUCKETS]; /* the last minute */
     int64_t slot_epoch[LATENCY_SLOTS]; /* which 10 s each slot counts */
     uint64_t max_us;                   /* the largest since open */
+    int slot_now;                      /* the slot being counted into */
+    int64_t slot_end_us;               /* when it ends (monotonic) */
 } latency_hist;
 
 /* The figures of one latency distribution, in microseconds. */
@@ -81,8 +83,8 @@ typedef struct pool_stats {
     uint64_t reloads;            /* configurations taken live */
 } pool_stats;
 
-/* Records one latency of `us` microseconds at monotonic second `now_s`. */
-void latency_record(latency_hist *h, uint64_t us, int64_t now_s);
+/* Records one latency of `us` microseconds at monotonic time `now_us`. */
+void latency_record(latency_hist *h, uint64_t us, int64_t now_us);
 
 /* The distribution since open. */
 latency_summary latency_since_open(const latency_hist *h);

@@ -1,5 +1,6 @@
 /* Topology snapshots: built whole from the servers' state, never edited. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "eject.h"
 #include "topology.h"
@@ -57,4 +58,16 @@ int
 topology_locate(const topology *t, const char *key, size_t len, uint64_t *rng)
 {
     return route_server(&t->rules, t->ring, key, len, rng);
+}
+
+route_rules
+topology_rules_of(const conf_pool *c)
+{
+    route_rules rules = {.hash = c->hash,
+                         .dist = c->distribution,
+                         .has_tag = c->has_hash_tag,
+                         .server_count = c->server_count};
+
+    memcpy(rules.tag, c->hash_tag, sizeof(rules.tag));
+    return rules;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf_pool.h"
 #include "ring.h"
 #include "route.h"
 #include "server.h"
@@ -23,6 +24,9 @@ typedef struct topology {
     ring *ring;             /* over the servers live when it was built */
     int64_t next_return_us; /* earliest retry of an ejected one; 0: none */
 } topology;
+
+/* The placement rules of pool config `c`: hash, tag, distribution. */
+route_rules topology_rules_of(const conf_pool *c);
 
 /*
  * A snapshot of `n` servers (which must outlive it) with `rules`, its ring

@@ -16,7 +16,6 @@
 
 struct shard_txn {
     pool_child link;       /* pool and own connection; cut on pool free */
-    int server;            /* index of the server it runs on */
     bool connected_once;   /* its connection was opened */
     bool in_multi;         /* MULTI sent, no EXEC or DISCARD since */
     bool refused_in_multi; /* libshard refused a command inside it: EXEC
@@ -52,10 +51,17 @@ shard_txn_begin(shard_pool *pool, shard_txn **out, const char *key,
         free(txn);
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
     }
-    txn->server = server;
     pool_child_add(pool, &txn->link);
     *out = txn;
     return SHARD_OK;
+}
+
+/* Its server's index now (a reload renumbers servers); -1 when a reload
+ * removed it or the pool is gone. */
+static int
+txn_server_now(const shard_txn *txn)
+{
+    return txn->link.conn != NULL ? txn->link.conn->server : -1;
 }
 
 SHARD_API int
@@ -63,7 +69,12 @@ shard_txn_server(const shard_txn *txn)
 {
     if (txn == NULL)
         return error_set_last(SHARD_EINVAL, "txn is NULL");
-    return txn->server;
+    int server = txn_server_now(txn);
+    if (server < 0)
+        return error_set_last(SHARD_ENOSERVER,
+                              "the transaction's server is gone (pool freed, "
+                              "or removed by a reload)");
+    return server;
 }
 
 /* NULL when the command may run in the transaction, else the refusal. */
@@ -86,24 +97,28 @@ txn_refusal(shard_txn *txn, const command_info **found, const dispatch_args *a)
     int nkeys = command_keys(ci, a->argc, a->argv, a->argvlen, pos, a->argc,
                              err, sizeof(err));
     shard_reply *refusal = NULL;
+    int server = txn_server_now(txn);
     if (nkeys < 0)
         refusal = reply_error("%s", err);
+    else if (server < 0 && nkeys > 0)
+        refusal = reply_error("ERR the transaction's server was removed by a "
+                              "reload");
     else if (ci->route == ROUTE_REJECT && !(ci->flags & CMD_F_TXN))
         refusal = reply_error("ERR '%s' %s", ci->name, ci->reject_reason);
     for (int i = 0;
          refusal == NULL && i < nkeys && pool->topo->rules.dist != DIST_RANDOM;
          i++) {
         int s = shard_pool_locate(pool, a->argv[pos[i]], a->argvlen[pos[i]]);
-        if (s != txn->server)
+        if (s != server)
             refusal = reply_error(
                 "ERR '%s' key is on server '%s', not on the transaction's "
                 "server '%s'",
                 ci->name, s >= 0 ? pool->servers[s].target.addr : "(none)",
-                pool->servers[txn->server].target.addr);
+                txn->link.conn->target->addr);
     }
     free(pos);
     if (refusal == NULL && pool->topo->rules.dist != DIST_RANDOM)
-        refusal = dispatch_sort_refusal(pool, ci, a, txn->server);
+        refusal = dispatch_sort_refusal(pool, ci, a, server);
     return refusal;
 }
 

@@ -60,9 +60,18 @@ enum shard_event_type {
     SHARD_EVENT_RETURNED,       /* it is back in the ring */
     SHARD_EVENT_PROBE_OK,       /* it answered the probe (server_probe);
                                    SHARD_EVENT_RETURNED follows */
-    SHARD_EVENT_PROBE_FAILED    /* the probe got no answer; delay_ms: until
+    SHARD_EVENT_PROBE_FAILED,   /* the probe got no answer; delay_ms: until
                                    the next probe */
+    SHARD_EVENT_RELOADED,       /* the pool took a new configuration;
+                                   server is SHARD_EVENT_POOL, identity and
+                                   addr are "" */
+    SHARD_EVENT_SWITCHED        /* Sentinel moved it to a new master: addr
+                                   is the new address, reason says from
+                                   where */
 };
+
+/* shard_event.server of an event about the whole pool. */
+#define SHARD_EVENT_POOL ((size_t)-1)
 
 /*
  * One event. Every pointer is the library's and valid only during the
@@ -101,6 +110,10 @@ typedef struct shard_options {
     /* Version 2. */
     shard_event_fn event_fn;  /* NULL: no events */
     void *event_userdata;     /* passed to event_fn */
+    int watch_config;         /* non-zero: a pool opened from a file
+                                 reloads it when it changes (looked at
+                                 at most once a second, when a command
+                                 is sent) */
     const char *stats_listen; /* "host:port" where a thread serves the
                                  pool's stats document as nutcracker's
                                  stats port does; NULL: none (read at
@@ -109,7 +122,7 @@ typedef struct shard_options {
 
 #define SHARD_OPTIONS_INIT                                                     \
     {                                                                          \
-        SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN, NULL, NULL, NULL    \
+        SHARD_OPTIONS_VERSION, NULL, NULL, SHARD_LOG_WARN, NULL, NULL, 0, NULL \
     }
 
 /*

@@ -35,6 +35,24 @@ SHARD_API int shard_pool_open_string(shard_pool **out, const char *yaml,
  */
 SHARD_API int shard_config_check(const char *yaml_path);
 
+/*
+ * Takes a new configuration live: the pool's own pool (same name) of the
+ * file `yaml_path`, validated completely first. On success the new
+ * servers and placement are swapped in at once: requests already sent
+ * finish where they went, connections to servers in both configs are
+ * kept, those to removed servers close once their requests are done, and
+ * every key goes where a nutcracker started on the new file puts it. On
+ * failure nothing changed: SHARD_ECONFIG (bad YAML, no pool of that name,
+ * or a change of `redis:`, which needs a new pool), SHARD_EIO, or
+ * SHARD_ENOMEM, with shard_pool_errmsg() saying why. Never resolves a host
+ * name. May be called from an async callback.
+ */
+SHARD_API int shard_pool_reload(shard_pool *pool, const char *yaml_path);
+
+/* As shard_pool_reload, with the YAML text in memory (`len` bytes). */
+SHARD_API int shard_pool_reload_string(shard_pool *pool, const char *yaml,
+                                       size_t len);
+
 /* Frees the pool; NULL is fine. */
 SHARD_API void shard_pool_free(shard_pool *pool);
 
