@@ -21,20 +21,21 @@ enum walk_depth { DEPTH_ROOT = 0, DEPTH_POOLS = 1, DEPTH_DIRECTIVES = 2 };
 
 /* State of the event walk over one document. */
 typedef struct conf_walk {
-    const char *source; /* file name for messages */
-    unsigned flags;     /* CONF_* */
-    char *err;          /* message buffer */
-    size_t errlen;      /* its size */
-    conf_file *cf;      /* what is being built */
-    conf_builder pool;  /* the pool being read, when in_pool */
-    bool in_pool;       /* between a pool's mapping start and end */
-    int depth;          /* mapping depth, as twemproxy counts it */
-    char *key;          /* pending directive name at depth 2, or NULL */
-    unsigned key_line;  /* its line */
-    bool in_seq;        /* inside the pool's sequence */
-    bool pool_has_seq;  /* the pool had its one sequence */
-    char *pool_name;    /* pending pool name at depth 1, or NULL */
-    unsigned pool_line; /* its line */
+    const char *source;      /* file name for messages */
+    unsigned flags;          /* CONF_* */
+    char *err;               /* message buffer */
+    size_t errlen;           /* its size */
+    conf_file *cf;           /* what is being built */
+    conf_builder pool;       /* the pool being read, when in_pool */
+    bool in_pool;            /* between a pool's mapping start and end */
+    int depth;               /* mapping depth, as twemproxy counts it */
+    char *key;               /* pending directive name at depth 2, or NULL */
+    unsigned key_line;       /* its line */
+    bool in_seq;             /* inside the pool's sequence */
+    bool pool_has_seq;       /* the pool had its one sequence */
+    bool pool_has_sentinels; /* ... and its sentinels: sequence */
+    char *pool_name;         /* pending pool name at depth 1, or NULL */
+    unsigned pool_line;      /* its line */
 } conf_walk;
 
 static unsigned
@@ -194,6 +195,7 @@ on_mapping_start(conf_walk *w, const yaml_event_t *ev)
         w->pool_name = NULL;
         w->in_pool = true;
         w->pool_has_seq = false;
+        w->pool_has_sentinels = false;
     } else if (w->depth >= DEPTH_DIRECTIVES) {
         return walk_fail(w, line,
                          "nesting deeper than pool -> directive "
@@ -235,7 +237,9 @@ on_sequence(conf_walk *w, const yaml_event_t *ev, bool start)
         w->key = NULL;
         return true;
     }
-    if (w->in_seq || w->pool_has_seq)
+    /* libshard's sentinels: is a sequence of its own beside servers: */
+    bool sentinels = w->key != NULL && strcmp(w->key, "sentinels") == 0;
+    if (w->in_seq || (sentinels ? w->pool_has_sentinels : w->pool_has_seq))
         return walk_fail(w, line, "more than one sequence in a pool");
     if (w->depth != DEPTH_DIRECTIVES)
         return walk_fail(w, line,
@@ -244,7 +248,10 @@ on_sequence(conf_walk *w, const yaml_event_t *ev, bool start)
     if (w->key == NULL)
         return walk_fail(w, line, "a sequence must follow a directive name");
     w->in_seq = true;
-    w->pool_has_seq = true;
+    if (sentinels)
+        w->pool_has_sentinels = true;
+    else
+        w->pool_has_seq = true;
     return true;
 }
 

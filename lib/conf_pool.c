@@ -312,20 +312,28 @@ split_server_line(const char *v, size_t len, server_fields *f)
     return memchr(v, '\0', end) == NULL;
 }
 
+/* A new zeroed entry at the end of `*list` (`*count` used, `*cap`
+ * allocated); NULL when out of memory. */
+static conf_server *
+push_line(conf_server **list, size_t *count, size_t *cap)
+{
+    if (*count == *cap) {
+        size_t grown = *cap ? *cap * 2 : 8;
+        conf_server *s = realloc(*list, grown * sizeof(*s));
+        if (s == NULL)
+            return NULL;
+        *list = s;
+        *cap = grown;
+    }
+    conf_server *s = &(*list)[(*count)++];
+    memset(s, 0, sizeof(*s));
+    return s;
+}
+
 static conf_server *
 push_server(conf_builder *b)
 {
-    if (b->pool.server_count == b->server_cap) {
-        size_t cap = b->server_cap ? b->server_cap * 2 : 8;
-        conf_server *s = realloc(b->pool.servers, cap * sizeof(*s));
-        if (s == NULL)
-            return NULL;
-        b->pool.servers = s;
-        b->server_cap = cap;
-    }
-    conf_server *s = &b->pool.servers[b->pool.server_count++];
-    memset(s, 0, sizeof(*s));
-    return s;
+    return push_line(&b->pool.servers, &b->pool.server_count, &b->server_cap);
 }
 
 static void
@@ -384,7 +392,44 @@ add_server(conf_builder *b, const char *value, size_t len, unsigned line)
     s->port = port;
     s->weight = (uint32_t)weight;
     s->line = line;
+    s->named = f.name != NULL;
     if (!server_store(s, value, &f))
+        return "could not be stored: out of memory";
+    return NULL;
+}
+
+/* A Sentinel: "host:port", weight optional (read, unused), no name. */
+static const char *
+add_sentinel(conf_builder *b, const char *value, size_t len, unsigned line)
+{
+    static const char *const bad =
+        "has an invalid \"hostname:port[:weight]\" format string";
+    char item[512];
+    server_fields f;
+    int colons = 0;
+
+    for (size_t i = 0; i < len; i++)
+        colons += value[i] == ':';
+    if (len + 3 > sizeof(item) || value[0] == '/' || memchr(value, ' ', len))
+        return bad;
+    memcpy(item, value, len);
+    if (colons == 1) { /* no weight: read it as weight 1 */
+        memcpy(item + len, ":1", 2);
+        len += 2;
+    }
+    if (!split_server_line(item, len, &f) || f.port == NULL)
+        return bad;
+    int port = twemproxy_atoi(f.port, f.portlen);
+    if (!valid_port(port) || twemproxy_atoi(f.weight, f.weightlen) < 0)
+        return bad;
+    conf_server *s = push_line(&b->pool.sentinels, &b->pool.sentinel_count,
+                               &b->sentinel_cap);
+    if (s == NULL)
+        return "could not be stored: out of memory";
+    s->port = port;
+    s->weight = 1;
+    s->line = line;
+    if (!server_store(s, item, &f))
         return "could not be stored: out of memory";
     return NULL;
 }
@@ -408,10 +453,13 @@ static const directive directives[] = {
     {"server_failure_limit", set_server_failure_limit},
     {"server_probe", set_server_probe},
     {"read_retries", set_read_retries},
+    {"sentinels", add_sentinel},
     {"servers", add_server},
 };
 
 #define DIRECTIVE_COUNT (sizeof(directives) / sizeof(directives[0]))
+/* The sequences: each of their items adds one line. */
+#define SENTINELS_DIRECTIVE (DIRECTIVE_COUNT - 2)
 #define SERVERS_DIRECTIVE (DIRECTIVE_COUNT - 1)
 
 const char *
@@ -422,10 +470,11 @@ conf_builder_set(conf_builder *b, const char *key, const char *value,
         if (strcmp(directives[i].name, key) != 0)
             continue;
         /* Every item of the sequence adds a server; others are set once. */
-        if (i != SERVERS_DIRECTIVE && (b->set_mask & (1u << i)))
+        bool sequence = i == SERVERS_DIRECTIVE || i == SENTINELS_DIRECTIVE;
+        if (!sequence && (b->set_mask & (1u << i)))
             return "is a duplicate";
         b->set_mask |= 1u << i;
-        if (i != SERVERS_DIRECTIVE)
+        if (!sequence)
             b->lines[i] = line;
         return directives[i].set(b, value, len, line);
     }
@@ -497,6 +546,13 @@ conf_builder_finish(conf_builder *b, unsigned *line, char *buf, size_t len)
     }
     if (p->server_count == 0)
         return "has no servers";
+    for (size_t i = 0; i < p->server_count && p->sentinel_count > 0; i++) {
+        if (!p->servers[i].named) {
+            *line = p->servers[i].line;
+            return "directive \"servers:\" needs a name on every line with "
+                   "\"sentinels:\": the master's name in Sentinel";
+        }
+    }
     qsort(p->servers, p->server_count, sizeof(*p->servers), server_compare);
     for (size_t i = 0; i + 1 < p->server_count; i++) {
         if (server_compare(&p->servers[i], &p->servers[i + 1]) == 0) {
@@ -518,6 +574,9 @@ pool_free(conf_pool *p)
     for (size_t i = 0; i < p->server_count; i++)
         server_free(&p->servers[i]);
     free(p->servers);
+    for (size_t i = 0; i < p->sentinel_count; i++)
+        server_free(&p->sentinels[i]);
+    free(p->sentinels);
     free(p->name);
     free(p->listen);
     free(p->redis_auth);

@@ -21,6 +21,7 @@ typedef struct conf_server {
     int port;        /* 0 for a unix socket */
     uint32_t weight; /* > 0 */
     unsigned line;   /* 1-based line in the YAML, for messages */
+    bool named;      /* the line gave a name (the identity) */
 } conf_server;
 
 /* One pool with every directive resolved to its value or default. */
@@ -50,6 +51,11 @@ typedef struct conf_pool {
                              lost connection or a timeout; default 0 */
     conf_server *servers; /* sorted as twemproxy sorts them */
     size_t server_count;
+    /* libshard's own (twemproxy's unmerged Sentinel branch's format): */
+    conf_server *sentinels; /* "host:port[:weight]" lines, in order; then
+                               each server's name is its master's name in
+                               Sentinel */
+    size_t sentinel_count;
     unsigned line; /* line of the pool's name */
 } conf_pool;
 
@@ -61,11 +67,12 @@ typedef struct conf_file {
 
 /* A pool while its directives are read. */
 typedef struct conf_builder {
-    conf_pool pool;     /* filled in as directives arrive */
-    unsigned set_mask;  /* bit per directive already set (duplicates) */
-    size_t server_cap;  /* allocated length of pool.servers */
-    bool no_dns;        /* check `listen` without resolving its host */
-    unsigned lines[32]; /* line of each directive set, by set_mask bit */
+    conf_pool pool;      /* filled in as directives arrive */
+    unsigned set_mask;   /* bit per directive already set (duplicates) */
+    size_t server_cap;   /* allocated length of pool.servers */
+    size_t sentinel_cap; /* ... of pool.sentinels */
+    bool no_dns;         /* check `listen` without resolving its host */
+    unsigned lines[32];  /* line of each directive set, by set_mask bit */
 } conf_builder;
 
 /*

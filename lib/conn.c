@@ -226,6 +226,15 @@ conn_server_warn(conn *c, const char *what)
 }
 
 void
+conn_server_not_master(conn *c)
+{
+    const conn_health *h = health_of(c);
+
+    if (h != NULL && h->not_master != NULL)
+        h->not_master(c->env->health_owner, c->server);
+}
+
+void
 conn_connected(conn *c)
 {
     const conn_health *h = health_of(c);

@@ -46,6 +46,8 @@ typedef struct conn_health {
     int (*may_connect)(void *owner, int server, char *err, size_t errlen);
     /* A connection to it is up; connecting failed; one that was up closed. */
     void (*connected)(void *owner, int server);
+    /* It answered -READONLY: it is no longer the master it was. */
+    void (*not_master)(void *owner, int server);
     void (*connect_failed)(void *owner, int server, const char *why);
     void (*disconnected)(void *owner, int server, const char *why);
 } conn_health;
@@ -199,6 +201,7 @@ void conn_connected(conn *c);
 void conn_server_failed(conn *c, int status, const char *why);
 void conn_server_answered(conn *c);
 void conn_server_warn(conn *c, const char *what);
+void conn_server_not_master(conn *c);
 
 /*
  * When we closed the connection (conn_close), the status and message for

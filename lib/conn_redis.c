@@ -22,6 +22,9 @@ typedef struct redis_conn {
     conn base;                     /* what the engine sees */
     const conn_redis_login *login; /* AUTH and SELECT: the pool's */
     struct redisAsyncContext *ac;  /* NULL while not connected */
+    const char *channel;           /* a subscriber's channel, or NULL */
+    conn_message_fn on_message;    /* ... gets its messages */
+    void *message_ctx;             /* ... with this */
 } redis_conn;
 
 static redis_conn *
@@ -79,6 +82,8 @@ ev_cleanup(void *data)
 
     rc->ac = NULL;
     conn_gone(&rc->base, why, eof);
+    if (rc->on_message != NULL && !rc->base.env->closing)
+        rc->on_message(rc->message_ctx, NULL);
 }
 
 /* -OOM, -BUSY and -LOADING mean the server cannot serve for now: twemproxy
@@ -132,6 +137,9 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             conn_server_failed(c, SHARD_OK, r->str);
         else
             conn_server_answered(c);
+        if (r->type == SHARD_REPLY_ERROR &&
+            strncmp(r->str, "READONLY ", 9) == 0)
+            conn_server_not_master(c);
         conn_complete(c, f, r, reply_resp_size(r), SHARD_OK, NULL);
         return;
     }
@@ -206,6 +214,17 @@ send_handshake(redis_conn *rc)
     return status;
 }
 
+/* Every message of a subscriber's channel (and the SUBSCRIBE reply). */
+static void
+on_subscribed(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    redis_conn *rc = privdata;
+
+    (void)ac;
+    if (reply != NULL)
+        rc->on_message(rc->message_ctx, reply);
+}
+
 static void
 attach_hooks(redis_conn *rc, redisAsyncContext *ac)
 {
@@ -245,7 +264,10 @@ redis_connect(conn *c, char *err, size_t errlen)
     attach_hooks(rc, ac);
     /* hiredis learns that connect(2) finished from a write event. */
     ev_add_write(c);
-    if (send_handshake(rc) != REDIS_OK) {
+    if (send_handshake(rc) != REDIS_OK ||
+        (rc->channel != NULL &&
+         redisAsyncCommand(ac, on_subscribed, rc, "SUBSCRIBE %s",
+                           rc->channel) != REDIS_OK)) {
         conn_close(c, SHARD_ECONN, "could not queue AUTH/SELECT");
         error_format(err, errlen, "server '%s': could not queue AUTH/SELECT",
                      t->addr);
@@ -341,4 +363,21 @@ conn_redis_new(conn_env *env, const conn_target *target, server_stats *stats,
     conn_init(&rc->base, &redis_ops, env, target, stats, server);
     rc->login = login;
     return &rc->base;
+}
+
+conn *
+conn_redis_subscriber(conn_env *env, const conn_target *target,
+                      server_stats *stats, const char *channel,
+                      conn_message_fn fn, void *ctx)
+{
+    static const conn_redis_login none = {NULL, 0};
+    conn *c = conn_redis_new(env, target, stats, -1, &none);
+
+    if (c != NULL) {
+        redis_conn *rc = redis_of(c);
+        rc->channel = channel;
+        rc->on_message = fn;
+        rc->message_ctx = ctx;
+    }
+    return c;
 }

@@ -21,4 +21,21 @@ conn *conn_redis_new(conn_env *env, const conn_target *target,
                      server_stats *stats, int server,
                      const conn_redis_login *login);
 
+/*
+ * A message of a subscriber's channel: the array Redis sends
+ * ("subscribe"/"message", channel, payload), valid during the call; NULL
+ * when the connection is gone (the subscription with it).
+ */
+typedef void (*conn_message_fn)(void *ctx, const shard_reply *message);
+
+/*
+ * A closed connection to `target` that, once connected (conn_preconnect),
+ * subscribes to `channel` (borrowed) and hands each message to `fn` with
+ * `ctx`. It belongs to no server (index -1) and sends no AUTH. NULL when
+ * out of memory.
+ */
+conn *conn_redis_subscriber(conn_env *env, const conn_target *target,
+                            server_stats *stats, const char *channel,
+                            conn_message_fn fn, void *ctx);
+
 #endif

@@ -395,6 +395,8 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
         reload_watch(pool);
     if (mode != MODE_INTERNAL && pool->retired != NULL)
         reload_sweep(pool);
+    if (mode != MODE_INTERNAL && pool->sentinel != NULL)
+        sentinel_tick(pool->sentinel);
     health_readmit(&pool->health);
     const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
     if (ci == NULL)

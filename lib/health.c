@@ -145,6 +145,13 @@ may_connect(void *owner, int index, char *err, size_t errlen)
 }
 
 static void
+tell_master_lost(health *h, int index)
+{
+    if (h->master_lost != NULL)
+        h->master_lost(h->master_ctx, index);
+}
+
+static void
 on_connected(void *owner, int index)
 {
     health *h = owner;
@@ -176,6 +183,16 @@ on_connect_failed(void *owner, int index, const char *why)
         "server '%s' connect failed: %s; next attempt in %lld ms",
         s->target.addr, s->connect_error, (long long)((wait + 999) / 1000));
     emit(h, SHARD_EVENT_CONNECT_FAILED, s, SHARD_ECONN, s->connect_error, wait);
+    tell_master_lost(h, index);
+}
+
+static void
+on_not_master(void *owner, int index)
+{
+    health *h = owner;
+
+    if (index >= 0)
+        tell_master_lost(h, index);
 }
 
 static void
@@ -188,6 +205,7 @@ on_disconnected(void *owner, int index, const char *why)
     struct server *s = &h->servers[index];
 
     emit(h, SHARD_EVENT_DISCONNECTED, s, SHARD_ECONN, bare_reason(s, why), 0);
+    tell_master_lost(h, index);
 }
 
 static const conn_health reports = {
@@ -198,6 +216,7 @@ static const conn_health reports = {
     .connected = on_connected,
     .connect_failed = on_connect_failed,
     .disconnected = on_disconnected,
+    .not_master = on_not_master,
 };
 
 /* --- return: blind, or after a probe ---------------------------------------
@@ -309,6 +328,20 @@ health_readmit(health *h)
             returned(h, s, "retry time reached");
         }
     }
+    (void)topology_refresh(h);
+}
+
+void
+health_server_moved(health *h, int index)
+{
+    struct server *s = &h->servers[index];
+
+    backoff_reset(&s->reconnect);
+    s->failures = 0;
+    if (s->live || s->probing)
+        return;
+    eject_return(s);
+    returned(h, s, "moved to a new master by Sentinel");
     (void)topology_refresh(h);
 }
 

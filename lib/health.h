@@ -29,6 +29,10 @@ typedef struct health {
     size_t probes;              /* server_probe PINGs out now */
     health_conn_fn server_conn; /* the probe's connection */
     void *owner;                /* passed to server_conn */
+    /* Sentinel's: server `index` lost its master (closed, refused, or
+     * -READONLY); NULL without sentinels. */
+    void (*master_lost)(void *ctx, int index);
+    void *master_ctx; /* passed to master_lost */
 } health;
 
 /*
@@ -46,6 +50,12 @@ int health_init(health *h, const conf_pool *conf, const shard_options *opts,
  */
 void health_reconfigure(health *h, const conf_pool *conf,
                         struct server *servers, topology *t);
+
+/*
+ * Server `index` now has a new address (Sentinel): its back-off starts
+ * over and, ejected, it returns to the ring at once.
+ */
+void health_server_moved(health *h, int index);
 
 /*
  * Tells the application (shard_options.event_fn) about server `index`, or

@@ -219,6 +219,22 @@ stats_port_open(shard_pool *pool)
     return SHARD_OK;
 }
 
+/* `sentinels:`: where each master is now, then follow it. */
+static int
+sentinel_open(shard_pool *pool)
+{
+    char err[ERROR_MAX];
+
+    if (pool->conf->sentinel_count == 0)
+        return SHARD_OK;
+    pool->sentinel = calloc(1, sizeof(*pool->sentinel));
+    if (pool->sentinel == NULL)
+        return SHARD_ENOMEM;
+    return sentinel_init(pool->sentinel, pool->conf, &pool->health,
+                         &pool->engine, &pool->engine.stats.sentinel_switches,
+                         err, sizeof(err));
+}
+
 static int
 pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
           const shard_options *opts)
@@ -242,7 +258,8 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     if ((rc = servers_init(pool)) != SHARD_OK ||
         (rc = health_init(&pool->health, c, &pool->opts, pool->servers,
                           &pool->topo, &pool->engine, conn_of_server, pool)) !=
-            SHARD_OK)
+            SHARD_OK ||
+        (rc = sentinel_open(pool)) != SHARD_OK)
         return rc;
     if ((rc = preconnect(pool)) != SHARD_OK)
         return rc;
@@ -487,6 +504,9 @@ pool_release(shard_pool *pool)
     for (size_t i = 0; pool->servers != NULL && i < pool->conf->server_count;
          i++)
         server_release(&pool->servers[i]);
+    if (pool->sentinel != NULL)
+        sentinel_release(pool->sentinel);
+    free(pool->sentinel);
     free(pool->servers);
     retired_free(pool);
     conf_free(pool->file);

@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "error.h"
 #include "health.h"
+#include "sentinel.h"
 #include "server.h"
 #include "stats_doc.h"
 #include "stats_port.h"
@@ -59,6 +60,7 @@ struct shard_pool {
     int64_t opened_us;      /* monotonic time of open, for uptime */
     stats_port *stats_port; /* shard_options.stats_listen's thread */
     conn_redis_login login; /* redis_auth and redis_db, owned */
+    sentinel *sentinel;     /* with `sentinels:`; NULL otherwise */
     pthread_mutex_t servers_lock;   /* held to swap `servers` (a reload)
                                        and to read them on another thread */
     struct retired_server *retired; /* servers a reload removed: kept for

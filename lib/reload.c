@@ -248,6 +248,8 @@ reload_text(shard_pool *pool, const char *yaml, size_t len, const char *source)
             conn_preconnect(c);
     }
     reload_sweep(pool);
+    if (pool->sentinel != NULL)
+        sentinel_ask_all(pool->sentinel);
     char why[ERROR_MAX];
     error_format(why, sizeof(why),
                  "%s: %zu servers kept, %zu added, %zu removed", source, kept,

@@ -406,6 +406,12 @@ sentinel_conf(const server_rec *rec, const start_spec *spec)
 {
     const char *name = spec->master_name;
 
+    if (spec->master == NULL) /* the caller's monitor lines */
+        return harness_fmt("port %d\nbind 127.0.0.1\ndir \"%s\"\n"
+                           "logfile \"%s\"\ndaemonize no\n"
+                           "protected-mode no\n%s",
+                           rec->pub.port, rec->pub.dir, rec->log,
+                           spec->extra_conf);
     return harness_fmt("port %d\nbind 127.0.0.1\ndir \"%s\"\nlogfile \"%s\"\n"
                        "daemonize no\nprotected-mode no\n"
                        "sentinel monitor %s 127.0.0.1 %d 1\n"

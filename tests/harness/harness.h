@@ -64,6 +64,13 @@ harness_server *harness_memcached_start(int port);
 harness_server *harness_nutcracker_start(const char *yaml_path,
                                          int listen_port);
 
+/*
+ * Starts redis-sentinel with the configuration lines `monitors` ("sentinel
+ * monitor NAME 127.0.0.1 PORT QUORUM", its down-after-milliseconds ...),
+ * for several masters or settings of the test's own.
+ */
+harness_server *harness_sentinel_start_conf(const char *monitors);
+
 /* The stats port of a nutcracker started by the harness (0 otherwise). */
 int harness_nutcracker_stats_port(const harness_server *s);
 

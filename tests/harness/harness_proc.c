@@ -534,6 +534,19 @@ harness_sentinel_start(const char *master_name, const harness_server *master)
     return start(&spec);
 }
 
+harness_server *
+harness_sentinel_start_conf(const char *monitors)
+{
+    start_spec spec = {
+        .kind = HARNESS_SENTINEL, .host = "127.0.0.1", .extra_conf = monitors};
+
+    if (monitors == NULL) {
+        fprintf(stderr, "harness: sentinel needs its monitor lines\n");
+        return NULL;
+    }
+    return start(&spec);
+}
+
 static void
 unlink_rec(server_rec *rec)
 {
