@@ -519,18 +519,50 @@ arg_is(const char *const *argv, const size_t *argvlen, int i, const char *word)
 }
 
 const command_info *
-command_find(int argc, const char *const *argv, const size_t *argvlen)
+command_lookup_cached(command_cache *cache, const char *name, size_t len)
 {
-    const command_info *ci;
-    const command_info *sub;
+    if (name == NULL || len == 0)
+        return command_lookup(name, len);
+    unsigned at = (unsigned)(len + fold(name[0])) % COMMAND_CACHE_SLOTS;
+    const command_info *ci = cache->slot[at];
+    if (ci != NULL && fold_cmp(name, len, ci->name) == 0)
+        return ci;
+    ci = command_lookup(name, len);
+    if (ci != NULL)
+        cache->slot[at] = ci;
+    return ci;
+}
 
-    if (argc < 1 || argv == NULL)
-        return NULL;
-    ci = command_lookup(argv[0], arg_len(argv, argvlen, 0));
+/* The subcommand entry of argv when `ci` is a container. */
+static const command_info *
+resolve_sub(const command_info *ci, int argc, const char *const *argv,
+            const size_t *argvlen)
+{
     if (ci == NULL || ci->nsubs == 0 || argc < 2)
         return ci;
-    sub = command_subcommand(ci, argv[1], arg_len(argv, argvlen, 1));
+    const command_info *sub =
+        command_subcommand(ci, argv[1], arg_len(argv, argvlen, 1));
     return sub != NULL ? sub : ci;
+}
+
+const command_info *
+command_find_cached(command_cache *cache, int argc, const char *const *argv,
+                    const size_t *argvlen)
+{
+    if (argc < 1 || argv == NULL)
+        return NULL;
+    return resolve_sub(
+        command_lookup_cached(cache, argv[0], arg_len(argv, argvlen, 0)), argc,
+        argv, argvlen);
+}
+
+const command_info *
+command_find(int argc, const char *const *argv, const size_t *argvlen)
+{
+    if (argc < 1 || argv == NULL)
+        return NULL;
+    return resolve_sub(command_lookup(argv[0], arg_len(argv, argvlen, 0)), argc,
+                       argv, argvlen);
 }
 
 /*
@@ -695,7 +727,9 @@ command_sort_patterns(const command_info *ci, int argc, const char *const *argv,
 {
     int n = 0;
 
-    if (strcmp(ci->name, "sort") != 0 && strcmp(ci->name, "sort_ro") != 0)
+    /* The first letter first: this runs for every keyed command. */
+    if (ci->name[0] != 's' ||
+        (strcmp(ci->name, "sort") != 0 && strcmp(ci->name, "sort_ro") != 0))
         return 0;
     for (int i = 2; i < argc; i++) {
         if (arg_is(argv, argvlen, i, "limit")) {

@@ -87,12 +87,31 @@ const command_info *command_lookup(const char *name, size_t len);
 const command_info *command_subcommand(const command_info *container,
                                        const char *name, size_t len);
 
+/* The last commands looked up, by name length and first letter; zeroed
+ * at first. One per pool: a pool is used by one thread at a time. */
+#define COMMAND_CACHE_SLOTS 16
+typedef struct command_cache {
+    const command_info *slot[COMMAND_CACHE_SLOTS];
+} command_cache;
+
+/*
+ * command_lookup() through `cache`: a name looked up before in its slot
+ * costs one comparison instead of a binary search.
+ */
+const command_info *command_lookup_cached(command_cache *cache,
+                                          const char *name, size_t len);
+
 /*
  * The entry that applies to argv: the subcommand entry when argv[0] is a
  * container and argv[1] one of its subcommands, else command_lookup() of
  * argv[0]. NULL when argv[0] is unknown or argc < 1. `argvlen` may be NULL
  * when every argument is NUL-terminated.
  */
+/* As command_find, looking argv[0] up through `cache`. */
+const command_info *command_find_cached(command_cache *cache, int argc,
+                                        const char *const *argv,
+                                        const size_t *argvlen);
+
 const command_info *command_find(int argc, const char *const *argv,
                                  const size_t *argvlen);
 

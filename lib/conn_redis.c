@@ -311,6 +311,10 @@ handle_write(void *ac)
     redisAsyncHandleWrite(ac);
 }
 
+/* An output buffer up to this size is kept for the next commands (hiredis
+ * frees it after every write, and grows it again for the next). */
+#define OBUF_KEPT 16384
+
 /*
  * What hiredis 0.14's redisAsyncHandleWrite does on a connected context,
  * with send(MSG_NOSIGNAL) in place of its write(2): a peer that went away
@@ -328,7 +332,9 @@ send_queued(conn *c, redisAsyncContext *ac)
         ssize_t n = send(rc->fd, rc->obuf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-        if ((size_t)n == len) {
+        if ((size_t)n == len && sdsalloc(rc->obuf) <= OBUF_KEPT) {
+            sdsclear(rc->obuf); /* the next command reuses its memory */
+        } else if ((size_t)n == len) {
             sdsfree(rc->obuf);
             rc->obuf = sdsempty();
         } else {

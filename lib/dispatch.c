@@ -398,7 +398,8 @@ dispatch_submit(shard_pool *pool, request_mode mode, const dispatch_args *a)
     if (mode != MODE_INTERNAL && pool->sentinel != NULL)
         sentinel_tick(pool->sentinel);
     health_readmit(&pool->health);
-    const command_info *ci = command_find(a->argc, a->argv, a->argvlen);
+    const command_info *ci =
+        command_find_cached(&pool->commands, a->argc, a->argv, a->argvlen);
     if (ci == NULL)
         return dispatch_local(pool, mode, dispatch_unknown_command(a));
     if (2 * (size_t)a->argc > sizeof(stack) / sizeof(stack[0]) &&

@@ -306,7 +306,7 @@ probes_catch_up(health *h)
 }
 
 void
-health_readmit(health *h)
+health_readmit_work(health *h)
 {
     int64_t now, due;
 

@@ -69,6 +69,15 @@ void health_event(health *h, int type, int index, int status,
  * return to the ring (a new topology), or with server_probe get a PING
  * and return when it is answered.
  */
-void health_readmit(health *h);
+void health_readmit_work(health *h);
+
+/* health_readmit_work when a probe is out or a return is scheduled: the
+ * common case is two tests, inline. */
+static inline void
+health_readmit(health *h)
+{
+    if (h->probes > 0 || (*h->topo)->next_return_us != 0)
+        health_readmit_work(h);
+}
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <shard/pool.h>
 
+#include "command.h"
 #include "conf.h"
 #include "conn_redis.h"
 #include "eject.h"
@@ -61,6 +62,7 @@ struct shard_pool {
     stats_port *stats_port; /* shard_options.stats_listen's thread */
     conn_redis_login login; /* redis_auth and redis_db, owned */
     sentinel *sentinel;     /* with `sentinels:`; NULL otherwise */
+    command_cache commands; /* the commands it saw last */
     pthread_mutex_t servers_lock;   /* held to swap `servers` (a reload)
                                        and to read them on another thread */
     struct retired_server *retired; /* servers a reload removed: kept for

@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,4 +597,39 @@ Test(health, freeing_the_pool_with_a_retry_pending_calls_back_once)
     cr_expect_eq(res.calls, 1);
     cr_expect_eq(res.status, SHARD_ECLOSED);
     harness_resume(servers[1]);
+}
+
+Test(health, writing_to_a_dead_server_raises_no_sigpipe)
+{
+    int status;
+    sigset_t mask_before, mask_after, pending;
+
+    /* The default disposition kills the process on SIGPIPE. */
+    signal(SIGPIPE, SIG_DFL);
+    open_pool("  timeout: 1000\n");
+    set_ok(keys[0], "v");
+    pthread_sigmask(SIG_SETMASK, NULL, &mask_before);
+    harness_kill(servers[0]);
+    /* At once, before the idle check would look: 8 MiB take many sends,
+     * and those after the peer's reset fail with EPIPE. */
+    enum { BIG = 8 << 20 };
+    char *value = malloc(BIG);
+    cr_assert_not_null(value);
+    memset(value, 'x', BIG);
+    const char *argv[] = {"SET", keys[0], value};
+    const size_t lens[] = {3, strlen(keys[0]), BIG};
+    shard_reply *r = NULL;
+    cr_expect_eq(shard_command_argv(pool, &r, 3, argv, lens), SHARD_ECONN, "%s",
+                 shard_pool_errmsg(pool));
+    free(value);
+    for (int i = 0; i < 20; i++) {
+        shard_reply_free(get(keys[0], &status));
+        cr_expect_eq(status, SHARD_ECONN, "%s", shard_pool_errmsg(pool));
+    }
+    pthread_sigmask(SIG_SETMASK, NULL, &mask_after);
+    cr_expect_eq(sigismember(&mask_after, SIGPIPE),
+                 sigismember(&mask_before, SIGPIPE));
+    sigpending(&pending);
+    cr_expect_not(sigismember(&pending, SIGPIPE));
+    set_ok(keys[1], "still serving");
 }
