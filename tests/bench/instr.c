@@ -67,6 +67,8 @@
 typedef struct instr {
     harness_server *servers[POOL_SERVERS]; /* the pool's redis-servers */
     redisContext *ctx[POOL_SERVERS];       /* by libshard's server index */
+    redisContext *nc;                      /* to nutcracker, when used */
+    int listen_port;                       /* nutcracker's */
     shard_pool *pool;                      /* libshard over `servers` */
     char keys[KEY_COUNT][KEY_MAX];         /* "instr:NNNNNN" */
     size_t key_len[KEY_COUNT];             /* their lengths */
@@ -404,6 +406,18 @@ connect_addr(const char *addr)
     return c;
 }
 
+/* A nutcracker on the pool's own file, and a connection to it. */
+static bool
+start_nutcracker(instr *t, const char *yaml)
+{
+    harness_server *nc = harness_nutcracker_start(yaml, t->listen_port);
+
+    if (nc == NULL)
+        return false;
+    t->nc = connect_addr(nc->addr);
+    return t->nc != NULL;
+}
+
 /*
  * The pool. Servers are named, so that the ketama ring, hence where every
  * key goes, is the same whatever ports the servers got. preconnect: the
@@ -411,11 +425,12 @@ connect_addr(const char *addr)
  * when each one completes would change the heap, hence malloc's path.
  */
 static const char *
-pool_yaml(const instr *t, long timeout_ms)
+pool_yaml(instr *t, long timeout_ms)
 {
     const char *timeout =
         timeout_ms > 0 ? harness_fmt("  timeout: %ld\n", timeout_ms) : "";
 
+    t->listen_port = harness_free_port();
     return harness_fmt("instr:\n"
                        "  listen: 127.0.0.1:%d\n"
                        "  redis: true\n"
@@ -429,13 +444,13 @@ pool_yaml(const instr *t, long timeout_ms)
                        "   - 127.0.0.1:%d:1 s1\n"
                        "   - 127.0.0.1:%d:1 s2\n"
                        "   - 127.0.0.1:%d:1 s3\n",
-                       harness_free_port(), timeout, t->servers[0]->port,
+                       t->listen_port, timeout, t->servers[0]->port,
                        t->servers[1]->port, t->servers[2]->port,
                        t->servers[3]->port);
 }
 
 static bool
-start(instr *t, long timeout_ms)
+start(instr *t, long timeout_ms, bool nutcracker)
 {
     const char *yaml;
 
@@ -452,6 +467,8 @@ start(instr *t, long timeout_ms)
         return false;
     }
     if (shard_pool_server_count(t->pool) != POOL_SERVERS)
+        return false;
+    if (nutcracker && !start_nutcracker(t, yaml))
         return false;
     for (int s = 0; s < POOL_SERVERS; s++) {
         t->ctx[s] = connect_addr(shard_pool_server_addr(t->pool, s));
@@ -523,6 +540,75 @@ preload(instr *t)
     return t->on0_count > 0;
 }
 
+/* ---- hiredis through nutcracker (its instructions are counted apart) -- */
+
+static void
+op_nutcracker_get(instr *t)
+{
+    int k = next_key(t);
+    const char *argv[2] = {"GET", t->keys[k]};
+    size_t len[2] = {3, t->key_len[k]};
+    redisReply *r = redisCommandArgv(t->nc, 2, argv, len);
+
+    if (r == NULL) {
+        fail(t, "redisCommandArgv", t->nc->errstr);
+        return;
+    }
+    check_redis(t, r);
+    freeReplyObject(r);
+}
+
+static void
+op_nutcracker_get32(instr *t)
+{
+    void *r;
+
+    for (int i = 0; i < DEPTH; i++) {
+        int k = next_key(t);
+        const char *argv[2] = {"GET", t->keys[k]};
+        size_t len[2] = {3, t->key_len[k]};
+        if (redisAppendCommandArgv(t->nc, 2, argv, len) != REDIS_OK) {
+            fail(t, "redisAppendCommandArgv", t->nc->errstr);
+            return;
+        }
+    }
+    for (int i = 0; i < DEPTH; i++) {
+        if (redisGetReply(t->nc, &r) != REDIS_OK) {
+            fail(t, "redisGetReply", t->nc->errstr);
+            return;
+        }
+        check_redis(t, r);
+        freeReplyObject(r);
+    }
+}
+
+static void
+op_nutcracker_mget100(instr *t)
+{
+    const char *argv[MGET_KEYS + 1];
+    size_t len[MGET_KEYS + 1];
+
+    argv[0] = "MGET";
+    len[0] = 4;
+    for (int i = 1; i <= MGET_KEYS; i++) {
+        int k = next_key(t);
+        argv[i] = t->keys[k];
+        len[i] = t->key_len[k];
+    }
+    redisReply *r = redisCommandArgv(t->nc, MGET_KEYS + 1, argv, len);
+    if (r == NULL) {
+        fail(t, "redisCommandArgv", t->nc->errstr);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != MGET_KEYS) {
+        t->bad++;
+    } else {
+        for (size_t i = 0; i < MGET_KEYS; i++)
+            check_redis(t, r->element[i]);
+    }
+    freeReplyObject(r);
+}
+
 /* ---- command line ---------------------------------------------------- */
 
 static const struct {
@@ -535,6 +621,9 @@ static const struct {
     {"hiredis-get", op_hiredis_get},
     {"hiredis-get32", op_hiredis_get32},
     {"hiredis-mget100", op_hiredis_mget100},
+    {"nutcracker-get", op_nutcracker_get},
+    {"nutcracker-get32", op_nutcracker_get32},
+    {"nutcracker-mget100", op_nutcracker_mget100},
 };
 
 #define WORKLOAD_COUNT (sizeof(workloads) / sizeof(workloads[0]))
@@ -583,7 +672,8 @@ main(int argc, char **argv)
         usage();
         return 2;
     }
-    if (!start(&t, timeout_ms) || !preload(&t)) {
+    if (!start(&t, timeout_ms, strncmp(argv[1], "nutcracker-", 11) == 0) ||
+        !preload(&t)) {
         fprintf(stderr, "shard-instr: setup failed\n");
     } else {
         for (int i = 0; i < WARMUP_OPS && !t.failed; i++)
@@ -599,6 +689,7 @@ main(int argc, char **argv)
     }
     for (int s = 0; s < POOL_SERVERS; s++)
         redisFree(t.ctx[s]);
+    redisFree(t.nc);
     shard_pool_free(t.pool);
     harness_cleanup();
     return rc;

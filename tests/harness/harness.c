@@ -476,9 +476,37 @@ build_memcached(cmdline *cmd, const server_rec *rec)
     }
 }
 
+/*
+ * SHARD_TEST_NUTCRACKER_WRAPPER: words put before nutcracker's command
+ * line ("valgrind --tool=callgrind --callgrind-out-file=F", "strace -o
+ * F"), for the benches that count nutcracker's own instructions or system
+ * calls. Words are split at spaces.
+ */
+static void
+add_wrapper(cmdline *cmd)
+{
+    const char *w = getenv("SHARD_TEST_NUTCRACKER_WRAPPER");
+    char word[PATH_MAX];
+    bool first = true;
+
+    while (w != NULL && *w != '\0') {
+        size_t n = strcspn(w, " ");
+        if (n > 0 && n < sizeof(word)) {
+            memcpy(word, w, n);
+            word[n] = '\0';
+            /* The program is found on PATH; the rest are its arguments. */
+            cmd_add(cmd, first ? find_program(word) : harness_fmt("%s", word));
+            first = false;
+        }
+        w += n;
+        w += strspn(w, " ");
+    }
+}
+
 static void
 build_nutcracker(cmdline *cmd, const server_rec *rec, const start_spec *spec)
 {
+    add_wrapper(cmd);
     cmd_add(cmd, find_program("nutcracker"));
     cmd_add(cmd, "-c");
     cmd_add(cmd, spec->yaml_path);
