@@ -544,8 +544,9 @@ print_kind_recovery(const soak *s, fault_kind kind, bool back)
                back ? "back" : "served", missing);
     else if (n > 0)
         printf("  %-7s %-6s %3zu faults: median %8.1f ms, max %8.1f ms%s\n",
-               fault_names[kind], back ? "back" : "served", n, v[n / 2],
-               v[n - 1], missing ? " (some not seen)" : "");
+               fault_names[kind], back ? "back" : "served", n,
+               n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[n - 1],
+               missing ? " (some not seen)" : "");
     free(v);
 }
 
