@@ -322,8 +322,10 @@ run(soak *s, uint64_t t0)
     alarm(WATCHDOG_S);
     while (!run_over(s, now, t0)) {
         fault_tick(s, now, t0);
+        /* The clock again: fault_tick() may have taken a while (a
+         * restart), and the line must not predate a fault's end. */
         if (now - last.at >= 1000000000u)
-            print_second(s, &last, now, t0);
+            print_second(s, &last, now_ns(), t0);
         load_round(s);
         now = now_ns();
     }
