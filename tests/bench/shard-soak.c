@@ -279,7 +279,7 @@ print_faults_between(const soak *s, uint64_t from)
         const fault *f = &s->faults[i];
 
         if (f->end_ns == 0 || f->end_ns > from)
-            printf(" %s", fault_names[f->kind]);
+            printf("  %s", fault_names[f->kind]);
     }
 }
 
@@ -288,7 +288,7 @@ print_second(soak *s, tick *last, uint64_t now, uint64_t t0)
 {
     double secs = (double)(now - last->at) / 1e9;
 
-    printf("%8.1f s %9.0f ops/s %8.0f errors/s %8.0f misses/s ",
+    printf("%8.1f s %9.0f ops/s %8.0f errors/s %8.0f misses/s",
            (double)(now - t0) / 1e9, (double)(s->done - last->done) / secs,
            (double)(s->failed - last->failed) / secs,
            (double)(s->misses - last->misses) / secs);
