@@ -568,10 +568,10 @@ report(const soak *s, uint64_t t0, uint64_t length_ns)
     printf("failed: %llu (%.2f%%)\n", (unsigned long long)s->failed,
            s->done ? 100.0 * (double)s->failed / (double)s->done : 0.0);
     print_failures(s);
-    printf("keys read: %llu: last acknowledged value %llu, newer "
-           "unacknowledged %llu,\n  older from a failed SET (late) %llu, "
-           "older acknowledged (stale) %llu, misses (nil) %llu\n",
-           (unsigned long long)s->reads, (unsigned long long)s->exact,
+    printf("keys read: %llu: current %llu, newer unacknowledged (ahead) "
+           "%llu,\n  older from a failed SET (late) %llu, older "
+           "acknowledged (stale) %llu, misses (nil) %llu\n",
+           (unsigned long long)s->reads, (unsigned long long)s->current,
            (unsigned long long)s->ahead, (unsigned long long)s->late,
            (unsigned long long)s->stale, (unsigned long long)s->misses);
     printf("pool log: %llu ejections, %llu returns to the ring\n",

@@ -145,7 +145,8 @@ typedef struct soak {
     uint64_t cause[CAUSES];          /* failures by cause */
     char cause_msg[CAUSES][MSG_MAX]; /* first message of each cause */
     uint64_t reads;                  /* keys read (GETs and MGET elements) */
-    uint64_t exact;                  /* read a generation acknowledged since */
+    uint64_t current;                /* read the generation acknowledged
+                                        when sent, or a later acked one */
     uint64_t ahead;                  /* read a newer, unacknowledged one */
     uint64_t late;                   /* read an older one that had failed */
     uint64_t stale;                  /* read an older acknowledged one */

@@ -8,7 +8,7 @@
  * restarted server lost its keys). A value of this key is compared with the
  * key's last acknowledged SET when the read was sent (a reply delivered
  * later may well predate a SET acknowledged meanwhile): that generation or
- * one acknowledged since (exact); a newer one whose SET was not
+ * one acknowledged since (current); a newer one whose SET was not
  * acknowledged yet, or failed after reaching the server (ahead); an older
  * one whose SET had failed (late: a timed-out SET that the server applied
  * after a newer one, from the connection libshard had closed); or an older
@@ -202,7 +202,7 @@ check_read(soak *s, const request *q, int i, const shard_reply *r)
     else if (gen > ks->acked)
         s->ahead++;
     else if (gen >= q->floor[i])
-        s->exact++;
+        s->current++;
     else if (failed_before(ks, gen))
         s->late++;
     else
