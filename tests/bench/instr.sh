@@ -88,7 +88,8 @@ else
 fi
 rm -f "$out/table"
 
-workloads="get get32 mget100 hiredis-get hiredis-get32 hiredis-mget100"
+workloads="get get32 mget100 hiredis-get hiredis-get32 hiredis-mget100
+nutcracker-get nutcracker-get32 nutcracker-mget100"
 n2=$((2 * n))
 limit=900 # seconds one run may take before it counts as hung
 
@@ -108,13 +109,25 @@ total_ir() {
 # Runs workload $1 with $2 ops under callgrind, run $3; prints the Ir total.
 callgrind_run() {
     file=$out/$1.$2.$3.callgrind
-    if ! env ${tunables:+GLIBC_TUNABLES=$tunables} timeout $limit \
+    # Through nutcracker: nutcracker runs under callgrind too, in a file of
+    # its own, whose total goes to $out/$1.$2.nc.totals.
+    wrap=
+    case $1 in
+    nutcracker-*)
+        wrap="valgrind --tool=callgrind --callgrind-out-file=$file.nc"
+        ;;
+    esac
+    if ! env ${tunables:+GLIBC_TUNABLES=$tunables} \
+        ${wrap:+SHARD_TEST_NUTCRACKER_WRAPPER="$wrap"} timeout $limit \
         valgrind --tool=callgrind --collect-atstart=no \
         --toggle-collect=measured_loop --callgrind-out-file="$file" \
         "$exe" "$1" "$2" >"$out/$1.$2.$3.log" 2>&1; then
         echo "instr.sh: shard-instr $1 $2 failed under callgrind:" >&2
         tail -5 "$out/$1.$2.$3.log" >&2
         return 1
+    fi
+    if [ -n "$wrap" ]; then
+        total_ir "$file.nc" >>"$out/$1.$2.nc.totals"
     fi
     total_ir "$file"
 }
@@ -128,10 +141,20 @@ min_max() {
 # between the markers, and writes their names, counted, to FILE.calls.
 strace_run() {
     file=$out/$1.$2.strace
-    if ! timeout $limit strace -qq -o "$file" "$exe" "$1" "$2" \
+    wrap=
+    case $1 in
+    nutcracker-*) wrap="strace -qq -o $file.nc" ;;
+    esac
+    if ! env ${wrap:+SHARD_TEST_NUTCRACKER_WRAPPER="$wrap"} timeout $limit \
+        strace -qq -o "$file" "$exe" "$1" "$2" \
         >"$out/$1.$2.strace.log" 2>&1; then
         echo "instr.sh: shard-instr $1 $2 failed under strace" >&2
         return 1
+    fi
+    # nutcracker's whole run: its start and the warm-up cancel out in the
+    # difference of the N and 2N runs.
+    if [ -n "$wrap" ]; then
+        wc -l <"$file.nc" >"$file.nc.count"
     fi
     awk -v calls="$file.calls" '
         /shard-instr:measure-end/ { on = 0 }
@@ -155,7 +178,7 @@ printf '%-16s %10s %8s %7s %10s %12s %12s\n' workload "Ir/op" "per key" \
     "spread" "Ir(2N)/2N" "Ir(N)" "Ir(2N)"
 for w in $workloads; do
     for k in $n $n2; do
-        rm -f "$out/$w.$k.totals"
+        rm -f "$out/$w.$k.totals" "$out/$w.$k.nc.totals"
         r=1
         while [ $r -le "$repeat" ]; do
             callgrind_run "$w" "$k" $r >>"$out/$w.$k.totals"
@@ -179,15 +202,28 @@ for w in $workloads; do
     }' | tee -a "$out/table"
 done
 
+# nutcracker's own Ir/op, from the lowest of its runs at N and 2N.
+for w in nutcracker-get nutcracker-get32 nutcracker-mget100; do
+    # shellcheck disable=SC2046 # word splitting wanted
+    set -- $(min_max "$out/$w.$n.nc.totals") $(min_max "$out/$w.$n2.nc.totals")
+    awk -v w="$w" -v a="$1" -v b="$3" -v n="$n" 'BEGIN {
+        printf "%s-server %.1f\n", w, (b - a) / n
+    }' >>"$out/table"
+done
+printf '%-16s %10s  (nutcracker itself, under callgrind)\n' "" "Ir/op"
+grep -- '-server ' "$out/table" | awk '{ printf "%-16s %10.1f\n", $1, $2 }'
+
 echo
-echo "libshard / hiredis by hand, Ir/op:"
+echo "libshard / hiredis by hand, and / client + nutcracker, Ir/op:"
 awk '{ op[$1] = $2 }
      END {
          split("get get32 mget100", w, " ")
          for (i = 1; i <= 3; i++) {
              h = op["hiredis-" w[i]]
-             printf "  %-8s %10.1f / %10.1f = %5.2f\n", w[i], op[w[i]], h,
-                    (h > 0 ? op[w[i]] / h : 0)
+             nc = op["nutcracker-" w[i]] + op["nutcracker-" w[i] "-server"]
+             printf "  %-8s %10.1f / %10.1f = %5.2f    / %10.1f = %5.2f\n",
+                    w[i], op[w[i]], h, (h > 0 ? op[w[i]] / h : 0), nc,
+                    (nc > 0 ? op[w[i]] / nc : 0)
          }
      }' "$out/table"
 
@@ -204,6 +240,14 @@ if $strace_too; then
         awk -v w="$w" -v a="$c1" -v b="$c2" -v n="$n" -v top="$top" 'BEGIN {
             printf "%-16s %10d %10d %9.2f  %s\n", w, a, b, (b - a) / n, top
         }'
+        if [ -f "$out/$w.$n.strace.nc.count" ]; then
+            awk -v w="$w-server" -v n="$n" \
+                -v a="$(cat "$out/$w.$n.strace.nc.count")" \
+                -v b="$(cat "$out/$w.$n2.strace.nc.count")" 'BEGIN {
+                printf "%-16s %10d %10d %9.2f  (nutcracker itself)\n", w, a,
+                       b, (b - a) / n
+            }'
+        fi
     done
 fi
 echo
