@@ -220,8 +220,8 @@ static const char *
 event_name(int type)
 {
     static const char *const names[] = {
-        "F back",  "CONNECTED", "CONNECT_FAILED", "DISCONNECTED",
-        "EJECTED", "RETURNED",  "PROBE_OK",       "PROBE_FAILED"};
+        "F back",   "CONNECTED", "CONNECT_FAILED", "DISCONNECTED", "EJECTED",
+        "RETURNED", "PROBE_OK",  "PROBE_FAILED",   "RELOADED",     "SWITCHED"};
 
     return type >= 0 && type < (int)(sizeof(names) / sizeof(names[0]))
                ? names[type]
