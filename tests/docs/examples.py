@@ -31,7 +31,7 @@ import tempfile
 import time
 
 DOCS = ["README.md", "docs/guide.md", "docs/async.md", "docs/api.md",
-        "docs/architecture.md", "docs/benchmarks.md"]
+        "docs/architecture.md", "docs/benchmarks.md", "docs/failures.md"]
 
 PRELUDE = """\
 #include <stdio.h>
