@@ -137,9 +137,10 @@ may_connect(void *owner, int index, char *err, size_t errlen)
     if (wait == 0)
         return SHARD_OK;
     error_format(err, errlen,
-                 "server '%s' is down: %d connects failed in a row (last: "
+                 "server '%s' is down: %d connect%s failed in a row (last: "
                  "%s); next attempt in %lld ms",
-                 s->target.addr, s->reconnect.failures, s->connect_error,
+                 s->target.addr, s->reconnect.failures,
+                 s->reconnect.failures == 1 ? "" : "s", s->connect_error,
                  (long long)((wait + 999) / 1000));
     return SHARD_ECONN;
 }
