@@ -1086,3 +1086,31 @@ restart_flapping(api a, int limit)
 
 BOTH_APIS(restarting_server_never_crosses_replies, restart_flapping, 0)
 BOTH_APIS(restarting_ejected_server_never_crosses_replies, restart_flapping, 1)
+
+/* --- 8. a server that breaks the protocol --------------------------------- */
+
+/* What an HTTP server answers: a pool pointed at the wrong port. */
+#define HTTP_REPLY "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+
+/* An answer that cannot be parsed is SHARD_EPROTO ("a server sent
+ * something unexpected"), naming the server; the others answer as usual. */
+static void
+unparsable_reply(api a, int limit)
+{
+    harness_fake *fake = harness_fake_start(HTTP_REPLY);
+    pool_spec spec = {a, 1000, limit, fake};
+    int o;
+
+    cr_assert_not_null(fake);
+    open_pool(&spec);
+    o = odd_index(fake);
+    batch_clear();
+    batch_add("GET", o, 0);
+    batch_add_all(o);
+    batch_run();
+    cr_assert_eq(reqs[0].status, SHARD_EPROTO, "%s", describe(&reqs[0]));
+    cr_assert(strstr(reqs[0].text, addrs[o]) != NULL, "%s", describe(&reqs[0]));
+    expect_all_exact(1);
+}
+
+BOTH_APIS(unparsable_reply_is_eproto, unparsable_reply, 0)
