@@ -1114,3 +1114,37 @@ unparsable_reply(api a, int limit)
 }
 
 BOTH_APIS(unparsable_reply_is_eproto, unparsable_reply, 0)
+
+/* --- 9. a reply nobody asked for ------------------------------------------ */
+
+/* Two replies to every command: +OK, then :42 that nobody asked for. The
+ * request gets its +OK (or a clean failure naming the server), the :42
+ * reaches no other request, the process goes on, and the server's keys
+ * work once it behaves. */
+static void
+unsolicited_reply(api a, int limit)
+{
+    harness_fake *fake = harness_fake_start("+OK\r\n:42\r\n");
+    pool_spec spec = {a, 1000, limit, fake};
+    int o;
+
+    cr_assert_not_null(fake);
+    open_pool(&spec);
+    o = odd_index(fake);
+    batch_clear();
+    batch_add("SET", o, 0);
+    batch_add_all(o);
+    batch_run();
+    cr_assert(is_exact(&reqs[0]) ||
+                  (failed(&reqs[0]) && strstr(reqs[0].text, addrs[o])),
+              "%s", describe(&reqs[0]));
+    expect_all_exact(1);
+    harness_fake_set_reply(fake, NULL);
+    batch_clear();
+    batch_add_pair(o, 1);
+    batch_add_pair(o, 2);
+    batch_run();
+    expect_all_exact(0);
+}
+
+BOTH_APIS(unsolicited_reply_is_not_a_crash, unsolicited_reply, 0)
