@@ -503,10 +503,13 @@ setup(void)
     memset(servers, 0, sizeof(servers));
 }
 
+static void txn_free(void);
+
 static void
 teardown(void)
 {
     flapper_stop();
+    txn_free();
     shard_pool_free(pool); /* pending callbacks get SHARD_ECLOSED */
     pool = NULL;
     harness_fake_stop_all();
@@ -1148,3 +1151,73 @@ unsolicited_reply(api a, int limit)
 }
 
 BOTH_APIS(unsolicited_reply_is_not_a_crash, unsolicited_reply, 0)
+
+/* --- 10. a transaction's server killed ------------------------------------ */
+
+static shard_txn *txn; /* the test's transaction, freed in teardown */
+
+static void
+txn_free(void)
+{
+    shard_txn_free(txn);
+    txn = NULL;
+}
+
+/* Sends request `r` (already in the batch) through the transaction. */
+static void
+txn_run(req *r)
+{
+    shard_reply *reply = NULL;
+    int rc;
+
+    r->start_ms = now_ms();
+    if (mode == BLOCKING) {
+        rc = shard_txn_command_argv(txn, &reply, r->argc, r->argv, NULL);
+        record(r, rc, reply, shard_pool_errmsg(pool));
+        shard_reply_free(reply);
+        return;
+    }
+    rc = shard_txn_command_async(txn, r->argc, r->argv, NULL, on_reply, r);
+    if (rc != SHARD_OK) {
+        r->refused = true;
+        record(r, rc, NULL, shard_pool_errmsg(pool));
+        return;
+    }
+    harness_loop_run(pool, &answered, nreqs, 5000);
+    cr_assert_eq(r->calls, 1, "called back %d times", r->calls);
+}
+
+/* The server of a transaction in MULTI is killed: its connection is lost,
+ * and every later command of the transaction fails with SHARD_ECONN,
+ * whether or not the server was ejected meanwhile. */
+static void
+killed_under_transaction(api a, int limit)
+{
+    pool_spec spec = {a, 1000, limit, NULL};
+    const int v = 0;
+    req *r;
+
+    open_pool(&spec);
+    cr_assert_eq(shard_txn_begin(pool, &txn, keys[v][0], strlen(keys[v][0])),
+                 SHARD_OK, "%s", shard_pool_errmsg(pool));
+    batch_clear();
+    r = batch_add("GET", v, 0);
+    r->argv[0] = "MULTI";
+    r->argc = 1;
+    txn_run(r);
+    cr_assert(r->status == SHARD_OK && r->type == SHARD_REPLY_STATUS, "%s",
+              describe(r));
+    harness_kill(servers[v]);
+    for (int i = 0; i < 3; i++) {
+        r = batch_add("SET", v, 0);
+        txn_run(r);
+        cr_assert_eq(r->status, SHARD_ECONN, "command %d after the kill: %s",
+                     i + 1, describe(r));
+    }
+    expect_placed(v, limit == 0);
+}
+
+BOTH_APIS(transaction_lost_with_its_server_fails_every_command,
+          killed_under_transaction, 0)
+BOTH_APIS(transaction_lost_with_its_ejected_server_fails_every_command,
+          killed_under_transaction, 1)
