@@ -113,7 +113,8 @@ fail_reason(conn *c, const redisAsyncContext *ac, const fragment *f,
 {
     if (conn_fail_reason(c, f, status, msg, len))
         return;
-    *status = SHARD_ECONN;
+    /* Bytes that are not RESP: a server of another kind, or a broken one. */
+    *status = ac->err == REDIS_ERR_PROTOCOL ? SHARD_EPROTO : SHARD_ECONN;
     if (ac->err == REDIS_ERR_EOF || ac->err == 0)
         error_format(msg, len, "server '%s' closed the connection",
                      c->target->addr);

@@ -189,13 +189,12 @@ txn_submit(shard_txn *txn, request_mode mode, const dispatch_args *args)
 {
     shard_pool *pool = txn->link.pool;
     const command_info *ci;
-    shard_reply *refusal = txn_refusal(txn, &ci, args);
     conn *c = txn->link.conn;
     dispatch_args a = *args;
     request_fn join;
 
-    if (refusal != NULL)
-        return txn_refuse(txn, mode, refusal);
+    /* A lost connection first: the key checks would then compare with a
+     * ring that may have moved on (an ejection). */
     if (txn->connected_once && c->fd < 0) {
         request *r = request_new(&pool->engine, mode, 1);
         if (r != NULL)
@@ -204,6 +203,9 @@ txn_submit(shard_txn *txn, request_mode mode, const dispatch_args *args)
                           "begin a new transaction");
         return r;
     }
+    shard_reply *refusal = txn_refusal(txn, &ci, args);
+    if (refusal != NULL)
+        return txn_refuse(txn, mode, refusal);
     txn_track(txn, ci, &a, &join);
     request *r = request_new(&pool->engine, mode, 1);
     if (r != NULL) {
