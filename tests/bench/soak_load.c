@@ -143,7 +143,9 @@ crossed(soak *s, const request *q, int i, const shard_reply *r)
 static uint64_t
 value_gen(const soak *s, int k, const char *str, size_t len)
 {
-    const char *colon = len > 2 ? memrchr(str, ':', len) : NULL;
+    if (str == NULL || len <= 2)
+        return 0;
+    const char *colon = memrchr(str, ':', len);
     const char *end = str + len;
     uint64_t gen = 0;
 
