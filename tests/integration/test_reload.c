@@ -205,7 +205,9 @@ Test(reload, a_bad_file_changes_nothing)
     for (int k = 0; k < 32; k++)
         before[k] = shard_pool_locate(pool, harness_fmt("k%d", k),
                                       strlen(harness_fmt("k%d", k)));
-    cr_assert_eq(shard_command(pool, "SET a 1") != NULL, true);
+    shard_reply *set = shard_command(pool, "SET a 1");
+    cr_assert_not_null(set, "%s", shard_pool_errmsg(pool));
+    shard_reply_free(set);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_eq(
             shard_pool_reload_string(pool, bad[i].yaml, strlen(bad[i].yaml)),
@@ -327,8 +329,10 @@ Test(reload, requests_in_flight_finish_once_with_their_own_replies)
     cr_expect_eq(harness_loop_detach(pool), SHARD_OK);
     /* s1's connection drains, then closes at the next command. */
     shard_reply_free(shard_command(pool, "GET x"));
-    cr_assert_eq(shard_pool_stats_json(pool, &(char *){NULL}, &(size_t){0}),
-                 SHARD_OK);
+    char *json = NULL;
+    size_t len = 0;
+    cr_assert_eq(shard_pool_stats_json(pool, &json, &len), SHARD_OK);
+    shard_free(json);
 }
 
 Test(reload, a_transaction_outlives_its_removed_server)
