@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "fanout.h"
 #include "log.h"
+#include "poolwide.h"
 #include "reload.h"
 
 /* Twemproxy routes keyless commands by this key; so do we. */
@@ -157,6 +158,39 @@ resend(fragment *f)
     }
     retry->userdata = f;
     retry->internal_fn = retry_done;
+}
+
+/*
+ * A pool-wide command's fragment is about its server, not about a key
+ * (SCAN's carries that server's cursor): it goes again to the same
+ * server, with one retry less.
+ */
+static void
+resend_to_server(fragment *f)
+{
+    shard_pool *pool = f->req->pool;
+    const fragment_args *fa = f->resend;
+    request *retry = request_new(&pool->engine, MODE_INTERNAL, 1);
+
+    if (retry == NULL) {
+        char *msg = f->errmsg; /* it fails as it did */
+        f->errmsg = NULL;
+        fragment_drop_args(f);
+        fragment_done(f, NULL, f->status, msg);
+        free(msg);
+        return;
+    }
+    retry->retries = f->req->retries - 1;
+    if (retry->retries > 0) {
+        retry->resend_fn = resend_to_server;
+        retry->pool = pool;
+    }
+    retry->name = f->req->name;
+    retry->userdata = f;
+    retry->internal_fn = retry_done;
+    retry->frags[0].server = f->server;
+    engine_send(&pool->engine, &retry->frags[0], dispatch_pick(pool, f->server),
+                fa->argc, fa->argv, fa->argvlen);
 }
 
 request *
@@ -315,6 +349,25 @@ submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
     return fanout_send(&pool->engine, mode, &plan, dispatch_pick, pool);
 }
 
+/* SCAN DBSIZE KEYS FLUSHDB SCRIPT LOAD ...: poolwide.c sends and joins. */
+static request *
+submit_poolwide(shard_pool *pool, request_mode mode, const dispatch_args *a,
+                const command_info *ci)
+{
+    poolwide_plan plan = {.name = ci->name,
+                          .argc = a->argc,
+                          .argv = a->argv,
+                          .argvlen = a->argvlen,
+                          .conf = pool->conf,
+                          .servers = pool->servers,
+                          .random = route_random(&pool->rng),
+                          .retries = a->retries,
+                          .resend_fn = resend_to_server,
+                          .pool = pool};
+
+    return poolwide_send(&pool->engine, mode, &plan, dispatch_pick, pool);
+}
+
 /* `servers` has room for the server of each of the `nkeys` keys. Only
  * read-only commands may be retried: a write could be done twice. */
 static request *
@@ -337,6 +390,8 @@ submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
             pool, mode,
             pool_locate(pool, placeholder_key, sizeof(placeholder_key) - 1), a,
             retries);
+    case ROUTE_POOLWIDE:
+        return submit_poolwide(pool, mode, a, ci);
     case ROUTE_KEYED:
         return submit_keyed(pool, mode, a, ci, pos, nkeys, servers, retries);
     default:

@@ -19,12 +19,18 @@ typedef struct request request;
 struct conn;
 struct engine;
 
-/* Which join a split request uses (fanout.c implements all but SINGLE). */
+/* Which join a split request uses: fanout.c implements MGET, SUM and
+ * MSET, poolwide.c the pool-wide ones (it uses SUM and MSET too). */
 typedef enum join_kind {
     JOIN_SINGLE, /* one fragment: its reply is the request's */
     JOIN_MGET,   /* arrays joined in key order */
     JOIN_SUM,    /* integers summed */
-    JOIN_MSET    /* +OK when every part said OK */
+    JOIN_MSET,   /* +OK when every part said OK */
+    JOIN_SAME,   /* the reply every server gave, when all gave the same */
+    JOIN_CONCAT, /* arrays concatenated in fragment order */
+    JOIN_AND,    /* arrays of 0/1: 1 where every server said 1 */
+    JOIN_ANY,    /* the first non-nil reply in fragment order */
+    JOIN_SCAN    /* one server's SCAN reply, its cursor made the pool's */
 } join_kind;
 
 /* Who waits for a request and how it is handed over. */
@@ -90,6 +96,9 @@ struct request {
     fragment one;           /* storage for the common single fragment */
     int *key_frag;          /* JOIN_MGET: fragment index of each key */
     size_t nkeys;           /* length of key_frag */
+    uint64_t scan_key;      /* JOIN_SCAN: the pool's cursor key */
+    uint64_t scan_sent;     /* JOIN_SCAN: the server cursor it sent */
+    size_t scan_servers;    /* JOIN_SCAN: servers the pool's cursor walks */
     shard_reply *reply;     /* the joined reply when done */
     int status;             /* SHARD_OK or why there is no reply */
     char *errmsg;           /* text for a negative status, owned */
