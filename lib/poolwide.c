@@ -162,18 +162,16 @@ poolwide_cursor_read(uint64_t key, size_t server_count, const char *s,
     }
     *server = (size_t)(v >> SERVER_SHIFT);
     *server_cursor = v & CURSOR_MASK;
-    if (v == 0)
+    uint64_t check = (v >> CHECK_SHIFT) & CHECK_MASK;
+    if (v == 0 || (*server < server_count &&
+                   check == check_of(key, *server, *server_cursor)))
         return true;
-    if (*server >= server_count || ((v >> CHECK_SHIFT) & CHECK_MASK) !=
-                                       check_of(key, *server, *server_cursor)) {
-        error_format(err, errlen,
-                     "ERR invalid cursor: %" PRIu64 " was not made by the "
-                     "SCAN of this pool's servers (another config, or a "
-                     "damaged cursor); start again from 0",
-                     v);
-        return false;
-    }
-    return true;
+    error_format(err, errlen,
+                 "ERR invalid cursor: %" PRIu64 " was not made by the SCAN of "
+                 "this pool's servers (another config, or a damaged cursor); "
+                 "start again from 0",
+                 v);
+    return false;
 }
 
 /* --- sending -------------------------------------------------------------- */
