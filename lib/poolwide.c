@@ -249,6 +249,17 @@ send_scan(engine *e, request_mode mode, const poolwide_plan *p,
     return r;
 }
 
+/* The index of the `k`th live server (from 0). */
+static size_t
+nth_live(const struct server *servers, size_t n, size_t k)
+{
+    for (size_t s = 0; s < n; s++) {
+        if (servers[s].live && k-- == 0)
+            return s;
+    }
+    return 0;
+}
+
 /* The others to every server (RANDOMKEY: every live one, starting from a
  * random one), the command unchanged. */
 static request *
@@ -262,7 +273,8 @@ send_all(engine *e, request_mode mode, const poolwide_plan *p,
         nfrags = 0;
         for (size_t s = 0; s < n; s++)
             nfrags += p->servers[s].live;
-        first = (size_t)(p->random % n);
+        if (nfrags > 0) /* any live server, with the same chance */
+            first = nth_live(p->servers, n, (size_t)(p->random % nfrags));
     }
     if (nfrags == 0) {
         request *r = request_new(e, mode, 1);

@@ -362,10 +362,10 @@ Test(poolwide, scan_refuses_cursors_of_another_config_and_damaged_ones)
     }
     /* The same servers, another database: another walk. The check has 16
      * bits, so this could pass once in 65,536 runs. */
-    snprintf(other_yaml, sizeof(other_yaml), "%s", yaml);
-    char *db = strstr(other_yaml, "  servers:");
-    memmove(db + 14, db, strlen(db) + 1);
-    memcpy(db, "  redis_db: 1\n", 14);
+    const char *list = strstr(yaml, "  servers:");
+    cr_assert_not_null(list);
+    snprintf(other_yaml, sizeof(other_yaml), "%.*s  redis_db: 1\n%s",
+             (int)(list - yaml), yaml, list);
     cr_assert_eq(shard_pool_open_string(&other, other_yaml, strlen(other_yaml),
                                         NULL, NULL),
                  SHARD_OK, "%s", shard_last_error());
