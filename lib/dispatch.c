@@ -129,6 +129,18 @@ retry_done(request *retry)
     request_free(retry);
 }
 
+/* A fragment that cannot be sent again fails as it did. */
+static void
+fail_as_before(fragment *f)
+{
+    char *msg = f->errmsg;
+
+    f->errmsg = NULL;
+    fragment_drop_args(f);
+    fragment_done(f, NULL, f->status, msg);
+    free(msg);
+}
+
 /*
  * Sends a failed fragment's command again as a request of its own,
  * routed afresh: its keys go where they live now (an ejection may have
@@ -149,11 +161,7 @@ resend(fragment *f)
         f->errmsg ? f->errmsg : shard_strerror(f->status));
     request *retry = dispatch_submit(pool, MODE_INTERNAL, &a);
     if (retry == NULL) {
-        char *msg = f->errmsg; /* it fails as it did */
-        f->errmsg = NULL;
-        fragment_drop_args(f);
-        fragment_done(f, NULL, f->status, msg);
-        free(msg);
+        fail_as_before(f);
         return;
     }
     retry->userdata = f;
@@ -170,14 +178,12 @@ resend_to_server(fragment *f)
 {
     shard_pool *pool = f->req->pool;
     const fragment_args *fa = f->resend;
-    request *retry = request_new(&pool->engine, MODE_INTERNAL, 1);
+    /* A reload that removed the server leaves nothing to ask again. */
+    request *retry =
+        f->server >= 0 ? request_new(&pool->engine, MODE_INTERNAL, 1) : NULL;
 
     if (retry == NULL) {
-        char *msg = f->errmsg; /* it fails as it did */
-        f->errmsg = NULL;
-        fragment_drop_args(f);
-        fragment_done(f, NULL, f->status, msg);
-        free(msg);
+        fail_as_before(f);
         return;
     }
     retry->retries = f->req->retries - 1;

@@ -182,6 +182,8 @@ answer_now(engine *e, request_mode mode, shard_reply *reply)
 {
     request *r = request_new(e, mode, 1);
 
+    STAT_ADD(e->stats.client_err, 1);
+
     if (r == NULL) {
         shard_reply_free(reply);
         return NULL;
@@ -238,9 +240,7 @@ send_scan(engine *e, request_mode mode, const poolwide_plan *p,
     len[1] = (size_t)snprintf(digits, sizeof(digits), "%" PRIu64, sent);
     request *r = plan_request(e, mode, p, c, 1);
     if (r != NULL) {
-        r->scan_key = key;
-        r->scan_sent = sent;
-        r->scan_servers = n;
+        r->scan = (scan_position){key, server, sent, n};
         r->frags[0].server = (int)server;
         engine_send(e, &r->frags[0], pick(ctx, (int)server), p->argc, argv,
                     len);
@@ -284,6 +284,8 @@ send_all(engine *e, request_mode mode, const poolwide_plan *p,
         return r;
     }
     request *r = plan_request(e, mode, p, c, nfrags);
+    if (r != NULL)
+        STAT_ADD(e->stats.fragments, nfrags);
     for (size_t i = 0; r != NULL && i < n; i++) {
         size_t s = (first + i) % n;
         if (live_only && !p->servers[s].live)
@@ -475,20 +477,20 @@ static void
 fail_scan(request *r, int status, const char *why)
 {
     const fragment *f = &r->frags[0];
-    size_t server = (size_t)f->server;
+    const scan_position *at = &r->scan;
     char skip[128], msg[ERROR_MAX];
 
-    if (server + 1 < r->scan_servers)
+    if (at->server + 1 < at->servers)
         error_format(skip, sizeof(skip), "or %" PRIu64 " to skip that server",
-                     poolwide_cursor_make(r->scan_key, server + 1, 0));
+                     poolwide_cursor_make(at->key, at->server + 1, 0));
     else
         error_format(skip, sizeof(skip),
                      "or stop there to skip it (it is the last)");
     error_format(msg, sizeof(msg),
                  "scan failed at server '%s', %zu of %zu (%s); send cursor "
                  "%" PRIu64 " again to resume there, %s",
-                 f->addr != NULL ? f->addr : "?", server + 1, r->scan_servers,
-                 why, poolwide_cursor_make(r->scan_key, server, r->scan_sent),
+                 f->addr != NULL ? f->addr : "?", at->server + 1, at->servers,
+                 why, poolwide_cursor_make(at->key, at->server, at->sent),
                  skip);
     r->status = status != SHARD_OK ? status : SHARD_EPROTO;
     r->errmsg = strdup(msg);
@@ -515,7 +517,7 @@ static void
 join_scan(request *r)
 {
     fragment *f = &r->frags[0];
-    size_t server = (size_t)f->server;
+    const scan_position *at = &r->scan;
     char why[ERROR_MAX], digits[24];
     uint64_t next, pool_next;
 
@@ -536,9 +538,9 @@ join_scan(request *r)
         return;
     }
     if (next != 0)
-        pool_next = poolwide_cursor_make(r->scan_key, server, next);
-    else if (server + 1 < r->scan_servers)
-        pool_next = poolwide_cursor_make(r->scan_key, server + 1, 0);
+        pool_next = poolwide_cursor_make(at->key, at->server, next);
+    else if (at->server + 1 < at->servers)
+        pool_next = poolwide_cursor_make(at->key, at->server + 1, 0);
     else
         pool_next = 0;
     int n = snprintf(digits, sizeof(digits), "%" PRIu64, pool_next);

@@ -33,6 +33,15 @@ typedef enum join_kind {
     JOIN_SCAN    /* one server's SCAN reply, its cursor made the pool's */
 } join_kind;
 
+/* Where a SCAN request is in the pool's walk, as its cursor said when it
+ * was sent (a reload may renumber servers meanwhile). */
+typedef struct scan_position {
+    uint64_t key;   /* the pool's cursor key (poolwide_scan_key) */
+    size_t server;  /* the server it went to, in twemproxy order */
+    uint64_t sent;  /* that server's cursor it sent */
+    size_t servers; /* servers the walk covers */
+} scan_position;
+
 /* Who waits for a request and how it is handed over. */
 typedef enum request_mode {
     MODE_BLOCKING,  /* a blocking call polls until `done` */
@@ -96,9 +105,7 @@ struct request {
     fragment one;           /* storage for the common single fragment */
     int *key_frag;          /* JOIN_MGET: fragment index of each key */
     size_t nkeys;           /* length of key_frag */
-    uint64_t scan_key;      /* JOIN_SCAN: the pool's cursor key */
-    uint64_t scan_sent;     /* JOIN_SCAN: the server cursor it sent */
-    size_t scan_servers;    /* JOIN_SCAN: servers the pool's cursor walks */
+    scan_position scan;     /* JOIN_SCAN: where the pool's walk is */
     shard_reply *reply;     /* the joined reply when done */
     int status;             /* SHARD_OK or why there is no reply */
     char *errmsg;           /* text for a negative status, owned */

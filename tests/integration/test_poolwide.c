@@ -378,6 +378,33 @@ Test(poolwide, scan_refuses_cursors_of_another_config_and_damaged_ones)
     shard_pool_free(other);
 }
 
+Test(poolwide, a_reload_keeps_cursors_only_while_the_servers_stay)
+{
+    char cur[32], changed[2048];
+    static walk w;
+
+    open_pool("  timeout: 2000\n");
+    fill();
+    cursor_on_server(cur, sizeof(cur), 2, NULL);
+    /* Another timeout, the same servers: the walk goes on. */
+    snprintf(changed, sizeof(changed), "%s", yaml);
+    memcpy(strstr(changed, "timeout: 2000"), "timeout: 2500", 13);
+    cr_assert_eq(shard_pool_reload_string(pool, changed, strlen(changed)),
+                 SHARD_OK, "%s", shard_pool_errmsg(pool));
+    memset(&w, 0, sizeof(w));
+    scan_on(pool, &w, cur, NULL);
+    cr_expect_eq(w.status, SHARD_OK, "%s", w.errmsg);
+    cr_expect_gt(w.calls, 0);
+    /* The last server gone: its cursors mean nothing any more. */
+    *strrchr(changed, '-') = '\0';
+    cr_assert_eq(shard_pool_reload_string(pool, changed, strlen(changed)),
+                 SHARD_OK, "%s", shard_pool_errmsg(pool));
+    cr_assert_eq(shard_pool_server_count(pool), 2);
+    shard_reply *r = run("SCAN", cur);
+    cr_expect(strncmp(text(r), "ERR invalid cursor", 18) == 0, "%s", text(r));
+    shard_reply_free(r);
+}
+
 Test(poolwide, scan_stops_at_a_killed_server_and_skips_it_only_when_told)
 {
     static walk w;

@@ -368,9 +368,7 @@ scan_request(size_t server, uint64_t sent, uint64_t *key)
     request *r = made_request(JOIN_SCAN, "scan", 1);
 
     *key = poolwide_scan_key(&c);
-    r->scan_key = *key;
-    r->scan_sent = sent;
-    r->scan_servers = 3;
+    r->scan = (scan_position){*key, server, sent, 3};
     r->frags[0].server = (int)server;
     r->frags[0].addr = addrs[server];
     return r;
