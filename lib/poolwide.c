@@ -111,21 +111,29 @@ mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/*
+ * A cursor inside a server (not 0) means something to that server process
+ * only: its check also covers where the server is, so that after a
+ * Sentinel switch it is refused rather than read by another process.
+ */
 static uint64_t
-check_of(uint64_t key, size_t server, uint64_t server_cursor)
+check_of(uint64_t key, size_t server, const char *addr, uint64_t server_cursor)
 {
     uint64_t where = ((uint64_t)server << POOLWIDE_CURSOR_BITS) | server_cursor;
 
+    if (server_cursor != 0)
+        key = fnv1a_field(key, addr, strlen(addr));
     return mix(key ^ where) >> (64 - POOLWIDE_CHECK_BITS);
 }
 
 uint64_t
-poolwide_cursor_make(uint64_t key, size_t server, uint64_t server_cursor)
+poolwide_cursor_make(uint64_t key, size_t server, const char *addr,
+                     uint64_t server_cursor)
 {
     if (server == 0 && server_cursor == 0)
         return 0; /* the start */
     return ((uint64_t)server << SERVER_SHIFT) |
-           (check_of(key, server, server_cursor) << CHECK_SHIFT) |
+           (check_of(key, server, addr, server_cursor) << CHECK_SHIFT) |
            server_cursor;
 }
 
@@ -150,9 +158,10 @@ read_number(const char *s, size_t len, uint64_t *out)
 }
 
 bool
-poolwide_cursor_read(uint64_t key, size_t server_count, const char *s,
-                     size_t len, size_t *server, uint64_t *server_cursor,
-                     char *err, size_t errlen)
+poolwide_cursor_read(uint64_t key, const struct server *servers,
+                     size_t server_count, const char *s, size_t len,
+                     size_t *server, uint64_t *server_cursor, char *err,
+                     size_t errlen)
 {
     uint64_t v;
 
@@ -164,12 +173,13 @@ poolwide_cursor_read(uint64_t key, size_t server_count, const char *s,
     *server_cursor = v & CURSOR_MASK;
     uint64_t check = (v >> CHECK_SHIFT) & CHECK_MASK;
     if (v == 0 || (*server < server_count &&
-                   check == check_of(key, *server, *server_cursor)))
+                   check == check_of(key, *server, servers[*server].target.addr,
+                                     *server_cursor)))
         return true;
     error_format(err, errlen,
                  "ERR invalid cursor: %" PRIu64 " was not made by the SCAN of "
-                 "this pool's servers (another config, or a damaged cursor); "
-                 "start again from 0",
+                 "this pool's servers (another config, a server that moved, "
+                 "or a damaged cursor); start again from 0",
                  v);
     return false;
 }
@@ -226,8 +236,8 @@ send_scan(engine *e, request_mode mode, const poolwide_plan *p,
                           reply_error("ERR 'scan' walks pools of up to %zu "
                                       "servers; this one has %zu",
                                       POOLWIDE_MAX_SERVERS, n));
-    if (!poolwide_cursor_read(key, n, p->argv[1], p->argvlen[1], &server, &sent,
-                              err, sizeof(err)))
+    if (!poolwide_cursor_read(key, p->servers, n, p->argv[1], p->argvlen[1],
+                              &server, &sent, err, sizeof(err)))
         return answer_now(e, mode, reply_error("%s", err));
     size_t argc = (size_t)p->argc;
     const char **argv = malloc(argc * (sizeof(*argv) + sizeof(size_t)));
@@ -240,7 +250,10 @@ send_scan(engine *e, request_mode mode, const poolwide_plan *p,
     len[1] = (size_t)snprintf(digits, sizeof(digits), "%" PRIu64, sent);
     request *r = plan_request(e, mode, p, c, 1);
     if (r != NULL) {
-        r->scan = (scan_position){key, server, sent, n};
+        r->scan = (scan_position){
+            key, server, n,
+            poolwide_cursor_make(key, server, p->servers[server].target.addr,
+                                 sent)};
         r->frags[0].server = (int)server;
         engine_send(e, &r->frags[0], pick(ctx, (int)server), p->argc, argv,
                     len);
@@ -482,7 +495,7 @@ fail_scan(request *r, int status, const char *why)
 
     if (at->server + 1 < at->servers)
         error_format(skip, sizeof(skip), "or %" PRIu64 " to skip that server",
-                     poolwide_cursor_make(at->key, at->server + 1, 0));
+                     poolwide_cursor_make(at->key, at->server + 1, NULL, 0));
     else
         error_format(skip, sizeof(skip),
                      "or stop there to skip it (it is the last)");
@@ -490,8 +503,7 @@ fail_scan(request *r, int status, const char *why)
                  "scan failed at server '%s', %zu of %zu (%s); send cursor "
                  "%" PRIu64 " again to resume there, %s",
                  f->addr != NULL ? f->addr : "?", at->server + 1, at->servers,
-                 why, poolwide_cursor_make(at->key, at->server, at->sent),
-                 skip);
+                 why, at->cursor, skip);
     r->status = status != SHARD_OK ? status : SHARD_EPROTO;
     r->errmsg = strdup(msg);
 }
@@ -537,10 +549,10 @@ join_scan(request *r)
         fail_scan(r, SHARD_EPROTO, why);
         return;
     }
-    if (next != 0)
-        pool_next = poolwide_cursor_make(at->key, at->server, next);
+    if (next != 0) /* f->addr: the server that answered */
+        pool_next = poolwide_cursor_make(at->key, at->server, f->addr, next);
     else if (at->server + 1 < at->servers)
-        pool_next = poolwide_cursor_make(at->key, at->server + 1, 0);
+        pool_next = poolwide_cursor_make(at->key, at->server + 1, NULL, 0);
     else
         pool_next = 0;
     int n = snprintf(digits, sizeof(digits), "%" PRIu64, pool_next);

@@ -22,7 +22,8 @@
  *
  *   bits 63..52  the server it is on, in twemproxy order (12 bits)
  *   bits 51..36  a check of the pool's servers, the index and the server
- *                cursor (16 bits; poolwide_cursor_make)
+ *                cursor, and inside a server where it is reached (16
+ *                bits; poolwide_cursor_make)
  *   bits 35..0   that server's own SCAN cursor (36 bits)
  *
  * "0" starts the walk at server 0 and ends it after the last server.
@@ -68,19 +69,27 @@ void poolwide_join(request *r);
  */
 uint64_t poolwide_scan_key(const conf_pool *conf);
 
-/* The pool cursor for `server_cursor` on `server` (below the limits). */
-uint64_t poolwide_cursor_make(uint64_t key, size_t server,
+/*
+ * The pool cursor for `server_cursor` on `server` (below the limits),
+ * whose address is `addr`: a cursor inside a server (not 0) is valid only
+ * while the server is reached there (a Sentinel switch changes it; the
+ * server's cursor means nothing to another process). `addr` is not read
+ * for a server cursor of 0.
+ */
+uint64_t poolwide_cursor_make(uint64_t key, size_t server, const char *addr,
                               uint64_t server_cursor);
 
 /*
- * Reads the pool cursor of `len` bytes at `s` for a pool of
- * `server_count` servers whose key is `key`: the server it is on and that
- * server's cursor. False, with Redis's "ERR invalid cursor" and the
- * reason in `err`, when it is not a number or was not made by this
- * config's pool.
+ * Reads the pool cursor of `len` bytes at `s` for a pool whose key is
+ * `key` and whose `server_count` servers are `servers` (where each is
+ * now): the server it is on and that server's cursor. False, with
+ * Redis's "ERR invalid cursor" and the reason in `err`, when it is not a
+ * number or was not made by this config's pool, or a server it points
+ * inside has moved.
  */
-bool poolwide_cursor_read(uint64_t key, size_t server_count, const char *s,
-                          size_t len, size_t *server, uint64_t *server_cursor,
-                          char *err, size_t errlen);
+bool poolwide_cursor_read(uint64_t key, const struct server *servers,
+                          size_t server_count, const char *s, size_t len,
+                          size_t *server, uint64_t *server_cursor, char *err,
+                          size_t errlen);
 
 #endif

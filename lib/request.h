@@ -36,10 +36,10 @@ typedef enum join_kind {
 /* Where a SCAN request is in the pool's walk, as its cursor said when it
  * was sent (a reload may renumber servers meanwhile). */
 typedef struct scan_position {
-    uint64_t key;   /* the pool's cursor key (poolwide_scan_key) */
-    size_t server;  /* the server it went to, in twemproxy order */
-    uint64_t sent;  /* that server's cursor it sent */
-    size_t servers; /* servers the walk covers */
+    uint64_t key;    /* the pool's cursor key (poolwide_scan_key) */
+    size_t server;   /* the server it went to, in twemproxy order */
+    size_t servers;  /* servers the walk covers */
+    uint64_t cursor; /* the pool's cursor it came with */
 } scan_position;
 
 /* Who waits for a request and how it is handed over. */

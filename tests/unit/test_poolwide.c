@@ -20,6 +20,25 @@ static conf_server three[] = {
     {.identity = "c", .identity_len = 1, .addr = "10.0.0.3:6379"},
 };
 
+/* Where each server of a pool is reached now: the same for all here. */
+static struct server live[POOLWIDE_MAX_SERVERS];
+
+static void
+setup(void)
+{
+    for (size_t i = 0; i < POOLWIDE_MAX_SERVERS; i++)
+        live[i].target.addr = "10.0.0.1:6379";
+}
+
+TestSuite(poolwide, .init = setup);
+
+/* The cursor for `cursor` on `server`, reached where `live` says. */
+static uint64_t
+cursor_of(uint64_t key, size_t server, uint64_t cursor)
+{
+    return poolwide_cursor_make(key, server, live[server].target.addr, cursor);
+}
+
 static conf_pool
 pool_of(conf_server *servers, size_t n, int db)
 {
@@ -31,7 +50,7 @@ static bool
 read_text(uint64_t key, size_t n, const char *s, size_t *server,
           uint64_t *cursor)
 {
-    return poolwide_cursor_read(key, n, s, strlen(s), server, cursor, err,
+    return poolwide_cursor_read(key, live, n, s, strlen(s), server, cursor, err,
                                 sizeof(err));
 }
 
@@ -50,12 +69,12 @@ Test(poolwide, cursor_carries_the_server_in_its_high_bits)
 {
     conf_pool c = pool_of(three, 3, 0);
     uint64_t key = poolwide_scan_key(&c);
-    uint64_t v = poolwide_cursor_make(key, 2, 77);
+    uint64_t v = cursor_of(key, 2, 77);
 
     cr_expect_eq(v >> 52, 2);
     cr_expect_eq(v & CURSOR_MAX, 77);
-    cr_expect_eq(poolwide_cursor_make(key, 0, 0), 0, "0 is the start");
-    cr_expect_neq(poolwide_cursor_make(key, 1, 0), 0);
+    cr_expect_eq(cursor_of(key, 0, 0), 0, "0 is the start");
+    cr_expect_neq(cursor_of(key, 1, 0), 0);
 }
 
 Test(poolwide, cursor_round_trips_every_server_and_cursor_edge)
@@ -68,7 +87,7 @@ Test(poolwide, cursor_round_trips_every_server_and_cursor_edge)
 
     for (size_t s = 0; s < POOLWIDE_MAX_SERVERS; s += 97) {
         for (size_t i = 0; i < sizeof(cursors) / sizeof(cursors[0]); i++) {
-            uint64_t v = poolwide_cursor_make(key, s, cursors[i]);
+            uint64_t v = cursor_of(key, s, cursors[i]);
             cr_assert(
                 read_value(key, POOLWIDE_MAX_SERVERS, v, &server, &cursor),
                 "%zu/%" PRIu64 ": %s", s, cursors[i], err);
@@ -89,11 +108,27 @@ Test(poolwide, cursor_of_a_server_beyond_the_pool_is_refused)
     uint64_t cursor;
 
     /* Well made, check and all, but for a fourth server. */
-    cr_expect_not(
-        read_value(key, 3, poolwide_cursor_make(key, 3, 9), &server, &cursor));
+    cr_expect_not(read_value(key, 3, cursor_of(key, 3, 9), &server, &cursor));
     cr_expect(strncmp(err, "ERR invalid cursor: ", 20) == 0, "%s", err);
-    cr_expect(
-        read_value(key, 4, poolwide_cursor_make(key, 3, 9), &server, &cursor));
+    cr_expect(read_value(key, 4, cursor_of(key, 3, 9), &server, &cursor));
+}
+
+Test(poolwide, a_cursor_inside_a_server_that_moved_is_refused_its_start_not)
+{
+    conf_pool c = pool_of(three, 3, 0);
+    uint64_t key = poolwide_scan_key(&c);
+    uint64_t inside = cursor_of(key, 1, 5000), start = cursor_of(key, 1, 0);
+    size_t server;
+    uint64_t cursor;
+
+    /* A Sentinel switch: server 1 is another process now. */
+    live[1].target.addr = "10.0.0.9:6379";
+    cr_expect_not(read_value(key, 3, inside, &server, &cursor),
+                  "another process would read that server cursor");
+    cr_expect(strstr(err, "a server that moved") != NULL, "%s", err);
+    cr_expect(read_value(key, 3, start, &server, &cursor), "%s", err);
+    cr_expect_eq(server, 1);
+    cr_expect_eq(cursor, 0);
 }
 
 Test(poolwide, every_one_bit_damage_is_refused)
@@ -106,7 +141,7 @@ Test(poolwide, every_one_bit_damage_is_refused)
 
     for (size_t s = 0; s < 3; s++) {
         for (size_t i = 0; i < sizeof(cursors) / sizeof(cursors[0]); i++) {
-            uint64_t v = poolwide_cursor_make(key, s, cursors[i]);
+            uint64_t v = cursor_of(key, s, cursors[i]);
             for (int bit = 0; bit < 64; bit++) {
                 uint64_t bad = v ^ ((uint64_t)1 << bit);
                 cr_expect_not(
@@ -175,8 +210,8 @@ Test(poolwide, only_decimal_numbers_are_cursors)
                       bad[i]);
         cr_expect_str_eq(err, "ERR invalid cursor");
     }
-    cr_expect_not(poolwide_cursor_read(1, 3, "1\0", 2, &server, &cursor, err,
-                                       sizeof(err)));
+    cr_expect_not(poolwide_cursor_read(1, live, 3, "1\0", 2, &server, &cursor,
+                                       err, sizeof(err)));
 }
 
 /* --- the command table ---------------------------------------------------- */
@@ -368,7 +403,9 @@ scan_request(size_t server, uint64_t sent, uint64_t *key)
     request *r = made_request(JOIN_SCAN, "scan", 1);
 
     *key = poolwide_scan_key(&c);
-    r->scan = (scan_position){*key, server, sent, 3};
+    r->scan = (scan_position){
+        *key, server, 3,
+        poolwide_cursor_make(*key, server, addrs[server], sent)};
     r->frags[0].server = (int)server;
     r->frags[0].addr = addrs[server];
     return r;
@@ -400,12 +437,12 @@ Test(poolwide, scan_cursor_moves_within_a_server_then_to_the_next)
     request *r = scan_request(1, 5, &key);
 
     r->frags[0].reply = scan_reply("88", 3);
-    cr_expect_eq(joined_cursor(r), poolwide_cursor_make(key, 1, 88));
+    cr_expect_eq(joined_cursor(r), poolwide_cursor_make(key, 1, addrs[1], 88));
     cr_expect_eq(shard_reply_len(shard_reply_at(r->reply, 1)), 3);
     request_free(r);
     r = scan_request(1, 88, &key);
     r->frags[0].reply = scan_reply("0", 1);
-    cr_expect_eq(joined_cursor(r), poolwide_cursor_make(key, 2, 0));
+    cr_expect_eq(joined_cursor(r), cursor_of(key, 2, 0));
     request_free(r);
     r = scan_request(2, 7, &key);
     r->frags[0].reply = scan_reply("0", 0);
@@ -427,7 +464,7 @@ Test(poolwide, scan_failure_gives_cursors_to_resume_and_to_skip)
     snprintf(want, sizeof(want),
              "send cursor %" PRIu64 " again to resume there, or %" PRIu64
              " to skip that server",
-             poolwide_cursor_make(key, 1, 40), poolwide_cursor_make(key, 2, 0));
+             poolwide_cursor_make(key, 1, addrs[1], 40), cursor_of(key, 2, 0));
     cr_expect(strstr(r->errmsg, want) != NULL, "%s", r->errmsg);
     request_free(r);
 }
