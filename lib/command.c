@@ -17,8 +17,12 @@
  *   option is passed through: the same server, another database.
  * - ROUTE_KEYED with no key (EVAL with numkeys 0, OBJECT HELP...): the
  *   caller treats it as ROUTE_ANY_SERVER (command_route_of()).
- * - ECHO TIME LOLWUT COMMAND and the HELP of OBJECT MEMORY XINFO XGROUP:
- *   no key and no server state: ROUTE_ANY_SERVER.
+ * - ECHO TIME LOLWUT COMMAND and the HELP of OBJECT MEMORY XINFO XGROUP
+ *   SCRIPT: no key and no server state: ROUTE_ANY_SERVER.
+ * - Pool-wide (ROUTE_POOLWIDE), sent to every server and joined by
+ *   poolwide.c: SCAN (server after server, one per call), DBSIZE, KEYS,
+ *   RANDOMKEY, FLUSHDB, FLUSHALL, SCRIPT LOAD, SCRIPT EXISTS, SCRIPT
+ *   FLUSH.
  * - Rejected (ROUTE_REJECT), with the reason shown after "ERR 'name' ":
  *   - MULTI EXEC DISCARD WATCH UNWATCH (CMD_F_TXN): the transaction API
  *     sends them itself, on the one connection the transaction uses.
@@ -30,12 +34,12 @@
  *   - SELECT SWAPDB MOVE: the pool lives in one database (redis_db).
  *   - SYNC PSYNC REPLCONF: the replication protocol; MONITOR: turns the
  *     connection into a stream.
- *   - KEYS SCAN DBSIZE RANDOMKEY FLUSHDB FLUSHALL: keyspace-wide, each
- *     server holds only part of it.
  *   - INFO CONFIG SAVE BGSAVE BGREWRITEAOF SHUTDOWN DEBUG LASTSAVE ROLE
  *     LATENCY SLOWLOG MODULE ACL SLAVEOF REPLICAOF FAILOVER PFSELFTEST
  *     PFDEBUG, MEMORY except USAGE: about one server, not the pool.
- *   - SCRIPT FUNCTION: must reach every server, one by one.
+ *   - FUNCTION: must reach every server, one by one. SCRIPT KILL: stops
+ *     the script of one server. SCRIPT DEBUG: a debugging session on one
+ *     connection.
  *   - CLUSTER READONLY READWRITE ASKING RESTORE-ASKING: Redis Cluster.
  *   - MIGRATE: moves keys to a server the ring does not pick. Its keys
  *     (KEYS form too) are still found, for the caller's message.
@@ -47,8 +51,9 @@
  * Key specs are COMMAND INFO's legacy (first, last, step), verbatim; the
  * keys a legacy spec cannot express (numkeys, STREAMS, STORE) are found by
  * `keyfind`. The four containers whose subcommands take a key (OBJECT,
- * MEMORY, XINFO, XGROUP) carry their subcommands; the others are handled
- * whole (COMMAND is any-server, the rest are rejected).
+ * MEMORY, XINFO, XGROUP) carry their subcommands, and so does SCRIPT,
+ * whose subcommands go different ways; the others are handled whole
+ * (COMMAND is any-server, the rest are rejected).
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -69,12 +74,13 @@
 #define WHY_DB "works across databases; a pool uses only its config's redis_db"
 #define WHY_REPL "belongs to the replication protocol"
 #define WHY_MONITOR "would turn a pooled connection into a monitor stream"
-#define WHY_KEYSPACE                                                           \
-    "is keyspace-wide; send it to one server with shard_command_server()"
 #define WHY_SERVER                                                             \
     "is server-specific; send it to one server with shard_command_server()"
 #define WHY_SCRIPT                                                             \
     "manages server-side code; send it to every server with "                  \
+    "shard_command_server()"
+#define WHY_SCRIPT_KILL                                                        \
+    "stops the script running on one server; send it to that server with "     \
     "shard_command_server()"
 #define WHY_CLUSTER "is a Redis Cluster command; a shard pool is not a cluster"
 #define WHY_MIGRATE "moves keys to a server the pool's placement does not pick"
@@ -96,6 +102,8 @@
     {n, a, f, l, s, ROUTE_REJECT, fl, why, KEYFIND_RANGE, 0, NULL, 0}
 #define FIND(n, a, f, l, s, fl, kind, arg)                                     \
     {n, a, f, l, s, ROUTE_KEYED, fl, NULL, kind, arg, NULL, 0}
+#define ALL(n, a, fl)                                                          \
+    {n, a, 0, 0, 0, ROUTE_POOLWIDE, fl, NULL, KEYFIND_RANGE, 0, NULL, 0}
 #define CONTAINER(n, a, route, why, subs)                                      \
     {n, a, 0, 0, 0, route, 0, why, KEYFIND_CONTAINER, 0, subs,                 \
      sizeof(subs) / sizeof(subs[0])}
@@ -116,6 +124,15 @@ static const command_info object_subs[] = {
     CMD("object|help", 2, 0, 0, 0, ROUTE_ANY_SERVER, 0),
     CMD("object|idletime", 3, 2, 2, 1, ROUTE_KEYED, 0),
     CMD("object|refcount", 3, 2, 2, 1, ROUTE_KEYED, 0),
+};
+
+static const command_info script_subs[] = {
+    REJ("script|debug", 3, 0, 0, 0, 0, WHY_CONN),
+    ALL("script|exists", -3, 0),
+    ALL("script|flush", -2, 0),
+    CMD("script|help", 2, 0, 0, 0, ROUTE_ANY_SERVER, 0),
+    REJ("script|kill", 2, 0, 0, 0, 0, WHY_SCRIPT_KILL),
+    ALL("script|load", 3, 0),
 };
 
 static const command_info xgroup_subs[] = {
@@ -160,7 +177,7 @@ static const command_info commands[] = {
     CMD("command", -1, 0, 0, 0, ROUTE_ANY_SERVER, 0),
     REJ("config", -2, 0, 0, 0, 0, WHY_SERVER),
     CMD("copy", -3, 1, 2, 1, ROUTE_KEYED, W),
-    REJ("dbsize", 1, 0, 0, 0, 0, WHY_KEYSPACE),
+    ALL("dbsize", 1, 0),
     REJ("debug", -2, 0, 0, 0, 0, WHY_SERVER),
     CMD("decr", 2, 1, 1, 1, ROUTE_KEYED, W),
     CMD("decrby", 3, 1, 1, 1, ROUTE_KEYED, W),
@@ -180,8 +197,8 @@ static const command_info commands[] = {
     REJ("failover", -1, 0, 0, 0, 0, WHY_SERVER),
     FIND("fcall", -3, 0, 0, 0, W | NK, KEYFIND_FCALL, 2),
     FIND("fcall_ro", -3, 0, 0, 0, NK, KEYFIND_FCALL, 2),
-    REJ("flushall", -1, 0, 0, 0, W, WHY_KEYSPACE),
-    REJ("flushdb", -1, 0, 0, 0, W, WHY_KEYSPACE),
+    ALL("flushall", -1, W),
+    ALL("flushdb", -1, W),
     REJ("function", -2, 0, 0, 0, 0, WHY_SCRIPT),
     CMD("geoadd", -5, 1, 1, 1, ROUTE_KEYED, W),
     CMD("geodist", -4, 1, 1, 1, ROUTE_KEYED, 0),
@@ -220,7 +237,7 @@ static const command_info commands[] = {
     CMD("incrby", 3, 1, 1, 1, ROUTE_KEYED, W),
     CMD("incrbyfloat", 3, 1, 1, 1, ROUTE_KEYED, W),
     REJ("info", -1, 0, 0, 0, 0, WHY_SERVER),
-    REJ("keys", 2, 0, 0, 0, 0, WHY_KEYSPACE),
+    ALL("keys", 2, 0),
     REJ("lastsave", 1, 0, 0, 0, 0, WHY_SERVER),
     REJ("latency", -2, 0, 0, 0, 0, WHY_SERVER),
     CMD("lcs", -3, 1, 2, 1, ROUTE_KEYED, 0),
@@ -267,7 +284,7 @@ static const command_info commands[] = {
     REJ("pubsub", -2, 0, 0, 0, 0, WHY_SERVER),
     REJ("punsubscribe", -1, 0, 0, 0, CS, WHY_PUBSUB),
     REJ("quit", -1, 0, 0, 0, CS, WHY_CONN),
-    REJ("randomkey", 1, 0, 0, 0, 0, WHY_KEYSPACE),
+    ALL("randomkey", 1, 0),
     REJ("readonly", 1, 0, 0, 0, 0, WHY_CLUSTER),
     REJ("readwrite", 1, 0, 0, 0, 0, WHY_CLUSTER),
     CMD("rename", 3, 1, 2, 1, ROUTE_KEYED, W),
@@ -284,9 +301,9 @@ static const command_info commands[] = {
     CMD("rpushx", -3, 1, 1, 1, ROUTE_KEYED, W),
     CMD("sadd", -3, 1, 1, 1, ROUTE_KEYED, W),
     REJ("save", 1, 0, 0, 0, 0, WHY_SERVER),
-    REJ("scan", -2, 0, 0, 0, 0, WHY_KEYSPACE),
+    ALL("scan", -2, 0),
     CMD("scard", 2, 1, 1, 1, ROUTE_KEYED, 0),
-    REJ("script", -2, 0, 0, 0, 0, WHY_SCRIPT),
+    CONTAINER("script", -2, ROUTE_REJECT, WHY_SCRIPT, script_subs),
     CMD("sdiff", -2, 1, -1, 1, ROUTE_KEYED, 0),
     CMD("sdiffstore", -3, 1, -1, 1, ROUTE_KEYED, W),
     REJ("select", 2, 0, 0, 0, CS, WHY_DB),
@@ -383,6 +400,7 @@ static const command_info commands[] = {
 #undef CMD
 #undef REJ
 #undef FIND
+#undef ALL
 #undef CONTAINER
 #undef W
 #undef B

@@ -34,6 +34,9 @@ typedef enum command_route {
     ROUTE_LOCAL_PING, /* PING: answered by libshard without a server */
     ROUTE_ANY_SERVER, /* no key, same answer anywhere: sent to the server
                          the key "placeholder" maps to, as twemproxy does */
+    ROUTE_POOLWIDE,   /* about the whole pool (SCAN DBSIZE KEYS FLUSHDB
+                         SCRIPT LOAD ...): every server, joined by
+                         poolwide.c */
     ROUTE_REJECT      /* makes no sense on a shard pool: error reply */
 } command_route;
 

@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "fanout.h"
 #include "log.h"
+#include "poolwide.h"
 #include "reload.h"
 
 /* Twemproxy routes keyless commands by this key; so do we. */
@@ -128,6 +129,18 @@ retry_done(request *retry)
     request_free(retry);
 }
 
+/* A fragment that cannot be sent again fails as it did. */
+static void
+fail_as_before(fragment *f)
+{
+    char *msg = f->errmsg;
+
+    f->errmsg = NULL;
+    fragment_drop_args(f);
+    fragment_done(f, NULL, f->status, msg);
+    free(msg);
+}
+
 /*
  * Sends a failed fragment's command again as a request of its own,
  * routed afresh: its keys go where they live now (an ejection may have
@@ -148,15 +161,42 @@ resend(fragment *f)
         f->errmsg ? f->errmsg : shard_strerror(f->status));
     request *retry = dispatch_submit(pool, MODE_INTERNAL, &a);
     if (retry == NULL) {
-        char *msg = f->errmsg; /* it fails as it did */
-        f->errmsg = NULL;
-        fragment_drop_args(f);
-        fragment_done(f, NULL, f->status, msg);
-        free(msg);
+        fail_as_before(f);
         return;
     }
     retry->userdata = f;
     retry->internal_fn = retry_done;
+}
+
+/*
+ * A pool-wide command's fragment is about its server, not about a key
+ * (SCAN's carries that server's cursor): it goes again to the same
+ * server, with one retry less.
+ */
+static void
+resend_to_server(fragment *f)
+{
+    shard_pool *pool = f->req->pool;
+    const fragment_args *fa = f->resend;
+    /* A reload that removed the server leaves nothing to ask again. */
+    request *retry =
+        f->server >= 0 ? request_new(&pool->engine, MODE_INTERNAL, 1) : NULL;
+
+    if (retry == NULL) {
+        fail_as_before(f);
+        return;
+    }
+    retry->retries = f->req->retries - 1;
+    if (retry->retries > 0) {
+        retry->resend_fn = resend_to_server;
+        retry->pool = pool;
+    }
+    retry->name = f->req->name;
+    retry->userdata = f;
+    retry->internal_fn = retry_done;
+    retry->frags[0].server = f->server;
+    engine_send(&pool->engine, &retry->frags[0], dispatch_pick(pool, f->server),
+                fa->argc, fa->argv, fa->argvlen);
 }
 
 request *
@@ -315,6 +355,25 @@ submit_split(shard_pool *pool, request_mode mode, const dispatch_args *a,
     return fanout_send(&pool->engine, mode, &plan, dispatch_pick, pool);
 }
 
+/* SCAN DBSIZE KEYS FLUSHDB SCRIPT LOAD ...: poolwide.c sends and joins. */
+static request *
+submit_poolwide(shard_pool *pool, request_mode mode, const dispatch_args *a,
+                const command_info *ci)
+{
+    poolwide_plan plan = {.name = ci->name,
+                          .argc = a->argc,
+                          .argv = a->argv,
+                          .argvlen = a->argvlen,
+                          .conf = pool->conf,
+                          .servers = pool->servers,
+                          .random = route_random(&pool->rng),
+                          .retries = a->retries,
+                          .resend_fn = resend_to_server,
+                          .pool = pool};
+
+    return poolwide_send(&pool->engine, mode, &plan, dispatch_pick, pool);
+}
+
 /* `servers` has room for the server of each of the `nkeys` keys. Only
  * read-only commands may be retried: a write could be done twice. */
 static request *
@@ -337,6 +396,8 @@ submit_routed(shard_pool *pool, request_mode mode, const dispatch_args *a,
             pool, mode,
             pool_locate(pool, placeholder_key, sizeof(placeholder_key) - 1), a,
             retries);
+    case ROUTE_POOLWIDE:
+        return submit_poolwide(pool, mode, a, ci);
     case ROUTE_KEYED:
         return submit_keyed(pool, mode, a, ci, pos, nkeys, servers, retries);
     default:

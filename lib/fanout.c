@@ -145,8 +145,8 @@ fanout_send(engine *e, request_mode mode, const fanout_plan *p,
 
 /* --- join ----------------------------------------------------------------- */
 
-static bool
-fragment_failed(const fragment *f)
+bool
+fanout_fragment_failed(const fragment *f)
 {
     return f->status != SHARD_OK || f->reply == NULL;
 }
@@ -155,9 +155,9 @@ fragment_failed(const fragment *f)
 static shard_reply *
 key_error(const fragment *f)
 {
-    if (!fragment_failed(f) && f->reply->type == SHARD_REPLY_ERROR)
+    if (!fanout_fragment_failed(f) && f->reply->type == SHARD_REPLY_ERROR)
         return reply_copy(f->reply);
-    if (!fragment_failed(f))
+    if (!fanout_fragment_failed(f))
         return reply_error("ERR unexpected reply to MGET from server '%s'",
                            f->addr);
     return reply_error("ERR %s", f->errmsg ? f->errmsg : "server failed");
@@ -168,7 +168,7 @@ next_value(fragment *f)
 {
     shard_reply *arr = f->reply;
 
-    if (fragment_failed(f) || arr->type != SHARD_REPLY_ARRAY ||
+    if (fanout_fragment_failed(f) || arr->type != SHARD_REPLY_ARRAY ||
         f->cursor >= arr->elements)
         return key_error(f);
     shard_reply *v = arr->element[f->cursor];
@@ -195,7 +195,7 @@ join_mget(request *r)
 static void
 describe_failure(const fragment *f, char *buf, size_t len)
 {
-    if (fragment_failed(f))
+    if (fanout_fragment_failed(f))
         error_format(buf, len, "%s", f->errmsg ? f->errmsg : "failed");
     else if (f->reply->type == SHARD_REPLY_ERROR)
         error_format(buf, len, "server '%s' replied: %s", f->addr,
@@ -228,9 +228,8 @@ list_failures(request *r, bool (*ok)(const fragment *), char *detail,
     return failed;
 }
 
-/* An ERROR reply listing the fragments for which `ok` is false. */
-static shard_reply *
-partial_failure(request *r, bool (*ok)(const fragment *), long long done)
+shard_reply *
+fanout_partial_failure(request *r, bool (*ok)(const fragment *), long long done)
 {
     char detail[ERROR_MAX], count[64] = "";
     size_t failed = list_failures(r, ok, detail, sizeof(detail));
@@ -246,13 +245,13 @@ partial_failure(request *r, bool (*ok)(const fragment *), long long done)
 static bool
 integer_ok(const fragment *f)
 {
-    return !fragment_failed(f) && f->reply->type == SHARD_REPLY_INTEGER;
+    return !fanout_fragment_failed(f) && f->reply->type == SHARD_REPLY_INTEGER;
 }
 
 static bool
 status_ok(const fragment *f)
 {
-    return !fragment_failed(f) && f->reply->type == SHARD_REPLY_STATUS;
+    return !fanout_fragment_failed(f) && f->reply->type == SHARD_REPLY_STATUS;
 }
 
 static shard_reply *
@@ -267,7 +266,8 @@ join_sum(request *r)
         else
             all = false;
     }
-    return all ? reply_integer(sum) : partial_failure(r, integer_ok, sum);
+    return all ? reply_integer(sum)
+               : fanout_partial_failure(r, integer_ok, sum);
 }
 
 static shard_reply *
@@ -275,33 +275,27 @@ join_mset(request *r)
 {
     for (size_t j = 0; j < r->nfrags; j++) {
         if (!status_ok(&r->frags[j]))
-            return partial_failure(r, status_ok, 0);
+            return fanout_partial_failure(r, status_ok, 0);
     }
     return reply_string(SHARD_REPLY_STATUS, "OK", 2);
 }
 
-/* No fragment got a reply at all: the request fails as one key would. */
-static bool
-every_fragment_failed(const request *r)
-{
-    for (size_t j = 0; j < r->nfrags; j++) {
-        if (!fragment_failed(&r->frags[j]))
-            return false;
-    }
-    return true;
-}
-
-static void
-join_total_failure(request *r)
+bool
+fanout_join_total_failure(request *r)
 {
     char detail[ERROR_MAX], msg[ERROR_MAX];
     const fragment *first = &r->frags[0];
 
+    for (size_t j = 0; j < r->nfrags; j++) {
+        if (!fanout_fragment_failed(&r->frags[j]))
+            return false;
+    }
     list_failures(r, NULL, detail, sizeof(detail));
     error_format(msg, sizeof(msg), "%s failed on every server it needed (%s)",
                  r->name ? r->name : "command", detail);
     r->status = first->status != SHARD_OK ? first->status : SHARD_EPROTO;
     r->errmsg = strdup(msg);
+    return true;
 }
 
 /* Keys whose part failed: each gets an error instead of its result. */
@@ -312,7 +306,7 @@ count_key_errors(request *r)
 
     for (size_t i = 0; i < r->nkeys; i++) {
         const fragment *f = &r->frags[r->key_frag[i]];
-        n += fragment_failed(f) || f->reply->type == SHARD_REPLY_ERROR;
+        n += fanout_fragment_failed(f) || f->reply->type == SHARD_REPLY_ERROR;
     }
     if (n > 0)
         STAT_ADD(r->engine->stats.split_key_errors, n);
@@ -323,15 +317,13 @@ fanout_join(request *r)
 {
     /* One failed fragment fails as one key does, with its own message. */
     if (r->join == JOIN_SINGLE ||
-        (r->nfrags == 1 && fragment_failed(&r->frags[0]))) {
+        (r->nfrags == 1 && fanout_fragment_failed(&r->frags[0]))) {
         request_join_single(r);
         return;
     }
     count_key_errors(r);
-    if (every_fragment_failed(r)) {
-        join_total_failure(r);
+    if (fanout_join_total_failure(r))
         return;
-    }
     if (r->join == JOIN_MGET)
         r->reply = join_mget(r);
     else if (r->join == JOIN_SUM)

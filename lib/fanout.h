@@ -2,6 +2,7 @@
 #ifndef SHARD_LIB_FANOUT_H
 #define SHARD_LIB_FANOUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine.h"
@@ -36,5 +37,25 @@ request *fanout_send(engine *e, request_mode mode, const fanout_plan *plan,
 /* Sets r->reply or r->status/errmsg from the finished fragments (the
  * join function of every request fanout_send makes). */
 void fanout_join(request *r);
+
+/* The parts of the join other joins share (poolwide.c). */
+
+/* True when fragment `f` got no reply at all. */
+bool fanout_fragment_failed(const fragment *f);
+
+/*
+ * An ERROR reply "ERR <name> failed on 1 of 3 servers (<why>; ...); the
+ * others succeeded" listing the fragments for which `ok` is false (a
+ * JOIN_SUM request adds " with a count of <done>").
+ */
+shard_reply *fanout_partial_failure(request *r, bool (*ok)(const fragment *),
+                                    long long done);
+
+/*
+ * When no fragment got a reply, fails `r` as one key would (the first
+ * failure's code, a message naming every server) and returns true; false,
+ * with `r` untouched, otherwise.
+ */
+bool fanout_join_total_failure(request *r);
 
 #endif

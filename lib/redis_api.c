@@ -22,7 +22,9 @@ check_redis_pool(shard_pool *pool)
 {
     if (!pool->conf->redis)
         return pool_fail(pool, SHARD_EUNSUPPORTED,
-                         "pool '%s' is a memcached pool (redis: false)",
+                         "pool '%s' is a memcached pool (redis: false): "
+                         "libshard does not serve commands on memcached "
+                         "pools yet",
                          pool->conf->name);
     if (engine_closing(&pool->engine))
         return pool_fail(pool, SHARD_ECLOSED, "pool is being freed");

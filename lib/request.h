@@ -19,13 +19,28 @@ typedef struct request request;
 struct conn;
 struct engine;
 
-/* Which join a split request uses (fanout.c implements all but SINGLE). */
+/* Which join a split request uses: fanout.c implements MGET, SUM and
+ * MSET, poolwide.c the pool-wide ones (it uses SUM and MSET too). */
 typedef enum join_kind {
     JOIN_SINGLE, /* one fragment: its reply is the request's */
     JOIN_MGET,   /* arrays joined in key order */
     JOIN_SUM,    /* integers summed */
-    JOIN_MSET    /* +OK when every part said OK */
+    JOIN_MSET,   /* +OK when every part said OK */
+    JOIN_SAME,   /* the reply every server gave, when all gave the same */
+    JOIN_CONCAT, /* arrays concatenated in fragment order */
+    JOIN_AND,    /* arrays of 0/1: 1 where every server said 1 */
+    JOIN_ANY,    /* the first non-nil reply in fragment order */
+    JOIN_SCAN    /* one server's SCAN reply, its cursor made the pool's */
 } join_kind;
+
+/* Where a SCAN request is in the pool's walk, as its cursor said when it
+ * was sent (a reload may renumber servers meanwhile). */
+typedef struct scan_position {
+    uint64_t key;    /* the pool's cursor key (poolwide_scan_key) */
+    size_t server;   /* the server it went to, in twemproxy order */
+    size_t servers;  /* servers the walk covers */
+    uint64_t cursor; /* the pool's cursor it came with */
+} scan_position;
 
 /* Who waits for a request and how it is handed over. */
 typedef enum request_mode {
@@ -90,6 +105,7 @@ struct request {
     fragment one;           /* storage for the common single fragment */
     int *key_frag;          /* JOIN_MGET: fragment index of each key */
     size_t nkeys;           /* length of key_frag */
+    scan_position scan;     /* JOIN_SCAN: where the pool's walk is */
     shard_reply *reply;     /* the joined reply when done */
     int status;             /* SHARD_OK or why there is no reply */
     char *errmsg;           /* text for a negative status, owned */

@@ -105,6 +105,10 @@ txn_refusal(shard_txn *txn, const command_info **found, const dispatch_args *a)
                               "reload");
     else if (ci->route == ROUTE_REJECT && !(ci->flags & CMD_F_TXN))
         refusal = reply_error("ERR '%s' %s", ci->name, ci->reject_reason);
+    else if (ci->route == ROUTE_POOLWIDE)
+        refusal = reply_error("ERR '%s' concerns every server of the pool; a "
+                              "transaction runs on one",
+                              ci->name);
     for (int i = 0;
          refusal == NULL && i < nkeys && pool->topo->rules.dist != DIST_RANDOM;
          i++) {

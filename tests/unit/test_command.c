@@ -158,7 +158,7 @@ Test(command, subcommands_are_sorted_and_named_after_their_container)
                 cr_expect_lt(strcmp(ci->subs[j - 1].name, sub->name), 0);
         }
     }
-    cr_expect_eq(containers, 4, "OBJECT MEMORY XINFO XGROUP");
+    cr_expect_eq(containers, 5, "OBJECT MEMORY XINFO XGROUP SCRIPT");
 }
 
 Test(command, reject_reasons_read_after_the_command_name)
@@ -232,14 +232,12 @@ Test(command, state_and_keyspace_commands_are_rejected)
         "punsubscribe", "sunsubscribe", "publish",    "spublish",
         "monitor",      "sync",         "psync",      "replconf",
         "auth",         "hello",        "reset",      "quit",
-        "client",       "keys",         "scan",       "dbsize",
-        "randomkey",    "flushdb",      "flushall",   "info",
-        "config",       "save",         "bgsave",     "shutdown",
-        "debug",        "slaveof",      "replicaof",  "failover",
-        "cluster",      "readonly",     "readwrite",  "asking",
-        "acl",          "module",       "script",     "function",
-        "latency",      "slowlog",      "memory",     "wait",
-        "migrate",      "lastsave"};
+        "client",       "info",         "config",     "save",
+        "bgsave",       "shutdown",     "debug",      "slaveof",
+        "replicaof",    "failover",     "cluster",    "readonly",
+        "readwrite",    "asking",       "acl",        "module",
+        "function",     "latency",      "slowlog",    "memory",
+        "wait",         "migrate",      "lastsave"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const command_info *ci = command_lookup(names[i], strlen(names[i]));
@@ -247,6 +245,27 @@ Test(command, state_and_keyspace_commands_are_rejected)
         cr_assert_not_null(ci, "%s", names[i]);
         cr_expect_eq(ci->route, ROUTE_REJECT, "%s", names[i]);
     }
+}
+
+Test(command, keyspace_commands_and_script_load_are_pool_wide)
+{
+    const char *names[] = {
+        "scan 0",         "SCAN 7 COUNT 5", "dbsize",
+        "keys *",         "randomkey",      "flushdb",
+        "flushall ASYNC", "script load s",  "script EXISTS a b",
+        "SCRIPT flush"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        cr_expect_eq(route_of(names[i]), ROUTE_POOLWIDE, "%s", names[i]);
+    cr_expect_eq(route_of("script kill"), ROUTE_REJECT);
+    cr_expect_eq(route_of("script debug yes"), ROUTE_REJECT);
+    cr_expect_eq(route_of("script help"), ROUTE_ANY_SERVER);
+    cr_expect_eq(command_lookup("script", 6)->route, ROUTE_REJECT,
+                 "fails safe unresolved");
+    cr_expect_eq(command_lookup("flushdb", 7)->flags & CMD_F_WRITE,
+                 CMD_F_WRITE);
+    cr_expect_eq(keys_of("scan 0 MATCH k* COUNT 10"), 0);
+    cr_expect_eq(keys_of("keys *"), 0);
 }
 
 Test(command, flags_mark_transactions_blocking_and_writes)
