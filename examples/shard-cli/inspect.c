@@ -75,7 +75,7 @@ check_pool(const char *path, const conf_pool *conf)
 int
 check_config(const char *path)
 {
-    conf_info info;
+    conf_info info = {0};
     char err[512];
     int status = CLI_OK;
 
@@ -113,12 +113,13 @@ read_keys(located **keys, size_t *n)
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             len--;
         memset(&more[*n], 0, sizeof(more[0]));
-        more[*n].key = strndup(line, (size_t)len);
+        if ((more[*n].key = strndup(line, (size_t)len)) == NULL)
+            break;
         more[*n].len = (size_t)len;
         (*n)++;
     }
     free(line);
-    return ferror(stdin) ? -1 : 0;
+    return ferror(stdin) || !feof(stdin) ? -1 : 0;
 }
 
 static void
@@ -167,10 +168,11 @@ locate_keys(const cli *c, int argc, char **argv)
     if (keys == NULL)
         return CLI_FAILED;
     for (int i = 0; i < argc; i++, n++) {
-        keys[n].key = strdup(argv[i]);
         keys[n].len = strlen(argv[i]);
+        if ((keys[n].key = strdup(argv[i])) == NULL)
+            break;
     }
-    if (argc == 0 && read_keys(&keys, &n) != 0)
+    if ((argc == 0 && read_keys(&keys, &n) != 0) || n < (size_t)argc)
         status = CLI_FAILED;
     print_pool_line(c->conf, shard_pool_server_count(c->pool));
     for (size_t i = 0; i < n; i++) {
