@@ -20,6 +20,7 @@ typedef struct keyset {
     char **keys;        /* the keys */
     size_t *lens;       /* their lengths */
     size_t count;       /* how many */
+    size_t cap;         /* room in keys and lens */
     const char *source; /* where they came from, for the report */
 } keyset;
 
@@ -46,23 +47,37 @@ typedef struct diff_args {
     long sample;           /* --sample N */
 } diff_args;
 
+/* Room doubles: a realloc per key is quadratic where realloc copies. */
 static int
-keyset_add(keyset *ks, const char *key, size_t len)
+keyset_grow(keyset *ks)
 {
-    char **keys = realloc(ks->keys, (ks->count + 1) * sizeof(*keys));
+    size_t cap = ks->cap ? ks->cap * 2 : 1024;
+    char **keys = realloc(ks->keys, cap * sizeof(*keys));
     size_t *lens;
 
     if (keys == NULL)
         return -1;
     ks->keys = keys;
-    if ((lens = realloc(ks->lens, (ks->count + 1) * sizeof(*lens))) == NULL)
+    if ((lens = realloc(ks->lens, cap * sizeof(*lens))) == NULL)
         return -1;
     ks->lens = lens;
-    if ((keys[ks->count] = malloc(len + 1)) == NULL)
+    ks->cap = cap;
+    return 0;
+}
+
+static int
+keyset_add(keyset *ks, const char *key, size_t len)
+{
+    char *copy;
+
+    if (ks->count == ks->cap && keyset_grow(ks) != 0)
         return -1;
-    memcpy(keys[ks->count], key, len);
-    keys[ks->count][len] = '\0';
-    lens[ks->count++] = len;
+    if ((copy = malloc(len + 1)) == NULL)
+        return -1;
+    memcpy(copy, key, len);
+    copy[len] = '\0';
+    ks->keys[ks->count] = copy;
+    ks->lens[ks->count++] = len;
     return 0;
 }
 

@@ -97,17 +97,18 @@ check_config(const char *path)
     return status;
 }
 
-/* Keys, one a line of stdin, appended to `*keys`. */
+/* Keys, one a line of stdin, into `*keys` (empty, room for one). */
 static int
 read_keys(located **keys, size_t *n)
 {
     char *line = NULL;
-    size_t cap = 0;
+    size_t cap = 0, room = 1;
     ssize_t len;
 
     while ((len = getline(&line, &cap, stdin)) >= 0) {
-        located *more = realloc(*keys, (*n + 1) * sizeof(**keys));
-        if (more == NULL)
+        located *more = *keys;
+        if (*n == room &&
+            (more = realloc(*keys, (room *= 2) * sizeof(**keys))) == NULL)
             break;
         *keys = more;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
