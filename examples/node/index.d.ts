@@ -15,9 +15,10 @@ export interface Server {
 
 export interface ShardEvent {
   type: 'connected' | 'connect_failed' | 'disconnected' | 'ejected' |
-        'returned' | 'probe_ok' | 'probe_failed';
+        'returned' | 'probe_ok' | 'probe_failed' | 'reloaded' | 'switched';
   pool: string;
-  server: number;
+  /** null for an event about the whole pool (reloaded). */
+  server: number | null;
   identity: string;
   addr: string;
   status: number;
@@ -28,6 +29,8 @@ export interface ShardEvent {
 export interface PoolOptions {
   /** "host:port" where the stats document is served, as nutcracker's. */
   statsListen?: string;
+  /** Reload the file when it changes. */
+  watchConfig?: boolean;
   /** Server events; runs inside the pool's calls, must not call the pool. */
   onEvent?: (event: ShardEvent) => void;
 }
@@ -39,6 +42,8 @@ export class Pool {
   readonly servers: readonly Server[];
   readonly closed: boolean;
   locate(key: Arg): Server;
+  reload(path: string): Promise<void>;
+  reloadYaml(text: string | Buffer): Promise<void>;
   command(...args: Arg[]): Promise<Value>;
   commandServer(index: number, ...args: Arg[]): Promise<Value>;
   pipeline(): Pipeline;

@@ -57,8 +57,9 @@ const ESTATE = -12;
 
 const EVENT_NAMES = [
   null, 'connected', 'connect_failed', 'disconnected', 'ejected',
-  'returned', 'probe_ok', 'probe_failed',
+  'returned', 'probe_ok', 'probe_failed', 'reloaded', 'switched',
 ];
+const EVENT_POOL = 0xffffffffffffffffn; // shard_event.server of a pool event
 
 // --- errors -----------------------------------------------------------------
 
@@ -152,6 +153,7 @@ function declare(lib) {
     log_level: 'int',
     event_fn: koffi.pointer(EventFn),
     event_userdata: 'void *',
+    watch_config: 'int',
     stats_listen: 'const char *',
   });
   const f = (proto) => lib.func(proto);
@@ -164,6 +166,8 @@ function declare(lib) {
     configCheck: f('int shard_config_check(const char *path)'),
     open: f('int shard_pool_open(_Out_ void **out, const char *path, const char *name, const shard_options *opts)'),
     openString: f('int shard_pool_open_string(_Out_ void **out, const uint8_t *yaml, size_t len, const char *name, const shard_options *opts)'),
+    reload: f('int shard_pool_reload(void *pool, const char *path)'),
+    reloadString: f('int shard_pool_reload_string(void *pool, const uint8_t *yaml, size_t len)'),
     poolFree: f('void shard_pool_free(void *pool)'),
     errmsg: f('const char *shard_pool_errmsg(void *pool)'),
     poolName: f('const char *shard_pool_name(void *pool)'),
@@ -297,7 +301,8 @@ class Pool {
   /**
    * Opens pool `name` of the config file `path` (name may be left out
    * when the file has one pool). Options: statsListen ('host:port': serve
-   * the stats document there, as nutcracker's stats port), onEvent
+   * the stats document there, as nutcracker's stats port), watchConfig
+   * (reload the file when it changes), onEvent
    * (function(event) for connects, ejections and returns; it runs inside
    * the pool's calls and must not call the pool).
    */
@@ -327,11 +332,39 @@ class Pool {
     }
     this._pool = out[0];
     this.name = n.poolName(this._pool);
-    /** The servers in twemproxy's order: { index, name, addr }. */
-    this.servers = [];
-    const count = Number(n.serverCount(this._pool));
-    for (let i = 0; i < count; i++) this.servers.push(this._server(i));
-    Object.freeze(this.servers);
+    this._readServers();
+  }
+
+  /** The servers in twemproxy's order: { index, name, addr }. */
+  _readServers() {
+    const servers = [];
+    const count = Number(this._n.serverCount(this._pool));
+    for (let i = 0; i < count; i++) servers.push(this._server(i));
+    this.servers = Object.freeze(servers);
+  }
+
+  /**
+   * Takes the pool's pool of the file `path` live (shard_pool_reload):
+   * validated whole first; on failure nothing changed and the Promise
+   * rejects with ConfigError or ShardError. Queued behind the pool's
+   * commands; `servers` is read again.
+   */
+  reload(path) {
+    return this._queue(async (pool) => {
+      const rc = this._n.reload(pool, String(path));
+      if (rc !== 0) throw this._fail(rc, pool);
+      this._readServers();
+    });
+  }
+
+  /** As reload(), with the text of a config. */
+  reloadYaml(text) {
+    const data = encode(text);
+    return this._queue(async (pool) => {
+      const rc = this._n.reloadString(pool, data, data.length);
+      if (rc !== 0) throw this._fail(rc, pool);
+      this._readServers();
+    });
   }
 
   _options(options) {
@@ -341,13 +374,16 @@ class Pool {
     if (rc !== 0) throw fromCode(rc, n.lastError());
     this._callbacks = [];
     if (options.statsListen != null) opts.stats_listen = String(options.statsListen);
+    opts.watch_config = options.watchConfig ? 1 : 0;
     if (typeof options.onEvent === 'function') {
       const onEvent = options.onEvent;
       const cb = koffi.register((ptr) => {
         const ev = koffi.decode(ptr, n.Event);
         onEvent({
           type: EVENT_NAMES[ev.type] || String(ev.type),
-          pool: ev.pool, server: Number(ev.server), identity: ev.identity,
+          pool: ev.pool,
+          server: BigInt(ev.server) === EVENT_POOL ? null : Number(ev.server),
+          identity: ev.identity,
           addr: ev.addr, status: ev.status, reason: ev.reason,
           delayMs: Number(ev.delay_ms),
         });

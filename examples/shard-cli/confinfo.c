@@ -111,7 +111,9 @@ on_scalar(walk *w, const yaml_event_t *ev)
         return;
     }
     if (w->depth == 2 && w->in_seq) {
-        add_server(w, value);
+        /* servers: only (sentinels: is a sequence too) */
+        if (w->key != NULL && strcmp(w->key, "servers") == 0)
+            add_server(w, value);
         free(value);
     } else if (w->key == NULL) {
         w->key = value;

@@ -248,3 +248,24 @@ test('versions agree', () => {
   assert.equal(shard.libraryVersion(), shard.version);
   assert.ok(shard.strerror(-6).length > 0);
 });
+
+test('reload takes a new config live, or changes nothing', async () => {
+  const events = [];
+  const small = poolYaml('rl', servers.slice(0, 2));
+  const full = poolYaml('rl', servers);
+  const p = shard.Pool.fromYaml(small, null, { onEvent: (e) => events.push(e) });
+  const fresh = shard.Pool.fromYaml(full);
+  try {
+    assert.equal(p.servers.length, 2);
+    await p.reloadYaml(full);
+    assert.deepEqual(p.servers, fresh.servers);
+    for (let i = 0; i < 50; i++) assert.deepEqual(p.locate(`${i}:reload`), fresh.locate(`${i}:reload`));
+    assert.ok(events.some((e) => e.type === 'reloaded' && e.server === null));
+    await assert.rejects(p.reloadYaml(full.replace('redis: true', 'redis: true\n  hash: no')), shard.ConfigError);
+    assert.equal(p.servers.length, 3);
+    assert.equal(await p.command('SET', 'reload:k', 'v'), 'OK');
+  } finally {
+    await p.close();
+    await fresh.close();
+  }
+});

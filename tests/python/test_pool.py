@@ -333,3 +333,28 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_reload_takes_a_new_config_live_or_changes_nothing(redis_servers,
+                                                            tmp_path):
+    events = []
+    small = pool_yaml("rl", redis_servers[:2])
+    full = pool_yaml("rl", redis_servers)
+    with libshard.Pool.from_yaml(small, on_event=events.append) as p, \
+            libshard.Pool.from_yaml(full) as fresh:
+        assert len(p.servers) == 2
+        p.reload_yaml(full)
+        assert p.servers == fresh.servers
+        keys = ["%d:reload" % i for i in range(50)]
+        assert [p.locate(k) for k in keys] == [fresh.locate(k) for k in keys]
+        assert any(e.type == "reloaded" and e.server is None for e in events)
+        bad = tmp_path / "bad.yml"
+        bad.write_text(full.replace("redis: true", "redis: true\n  hash: no"))
+        with pytest.raises(libshard.ConfigError):
+            p.reload(str(bad))
+        assert p.servers == fresh.servers
+        path = tmp_path / "small.yml"
+        path.write_text(small)
+        p.reload(str(path))
+        assert len(p.servers) == 2
+        assert p.command("SET", "reload:k", "v") == "OK"

@@ -58,6 +58,7 @@ class Options(ctypes.Structure):
         ("log_level", ctypes.c_int),
         ("event_fn", EVENT_FN),
         ("event_userdata", ctypes.c_void_p),
+        ("watch_config", ctypes.c_int),
         ("stats_listen", c_str),
     ]
 
@@ -74,6 +75,8 @@ _SIGNATURES = {
     "shard_pool_open_string": (ctypes.c_int,
                                [ctypes.POINTER(c_pool), c_str, c_size, c_str,
                                 ctypes.POINTER(Options)]),
+    "shard_pool_reload": (ctypes.c_int, [c_pool, c_str]),
+    "shard_pool_reload_string": (ctypes.c_int, [c_pool, c_str, c_size]),
     "shard_pool_free": (None, [c_pool]),
     "shard_pool_errmsg": (c_str, [c_pool]),
     "shard_pool_name": (c_str, [c_pool]),

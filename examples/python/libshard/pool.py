@@ -26,7 +26,10 @@ EVENT_NAMES = {
     5: "returned",
     6: "probe_ok",
     7: "probe_failed",
+    8: "reloaded",
+    9: "switched",
 }
+EVENT_POOL = 2**64 - 1  # shard_event.server of an event about the pool
 
 Server = collections.namedtuple("Server", "index name addr")
 Server.__doc__ = """A server of the pool: its index (twemproxy's order), its
@@ -36,7 +39,9 @@ Event = collections.namedtuple(
     "Event", "type pool server identity addr status reason delay_ms")
 Event.__doc__ = """Something that happened to a server (on_event): type is
 one of "connected", "connect_failed", "disconnected", "ejected",
-"returned", "probe_ok", "probe_failed"; status a SHARD_E* code or 0."""
+"returned", "probe_ok", "probe_failed", "switched" (Sentinel gave it a new
+address), or "reloaded" (the whole pool: server is None); status a
+SHARD_E* code or 0."""
 
 
 def encode(value):
@@ -101,6 +106,7 @@ class Pool:
 
     - ``stats_listen="127.0.0.1:22222"``: serve the stats document there,
       as nutcracker's stats port does;
+    - ``watch_config=True``: reload the file when it changes;
     - ``on_event=fn``: ``fn(Event)`` for connects, ejections, returns;
     - ``on_log=fn``, ``log_level=2``: ``fn(level, message)`` for the
       library's log lines up to that level (0 errors ... 3 debug).
@@ -110,12 +116,14 @@ class Pool:
     """
 
     def __init__(self, config, name=None, *, stats_listen=None,
-                 on_event=None, on_log=None, log_level=1, _yaml=None):
+                 watch_config=False, on_event=None, on_log=None,
+                 log_level=1, _yaml=None):
         self._lib = _native.lib()
         self._lock = threading.RLock()
         self._pool = None
         self._callbacks = ()
-        opts = self._options(stats_listen, on_event, on_log, log_level)
+        opts = self._options(stats_listen, watch_config, on_event, on_log,
+                             log_level)
         handle = ctypes.c_void_p()
         cname = encode(name) if name is not None else None
         if _yaml is not None:
@@ -133,7 +141,8 @@ class Pool:
         """Opens a pool from the text of a config instead of a file."""
         return cls(None, name, _yaml=encode(text), **options)
 
-    def _options(self, stats_listen, on_event, on_log, log_level):
+    def _options(self, stats_listen, watch_config, on_event, on_log,
+                 log_level):
         opts = _native.Options()
         rc = self._lib.shard_options_init(ctypes.byref(opts),
                                           _native.OPTIONS_VERSION)
@@ -141,6 +150,7 @@ class Pool:
             raise from_code(rc, _native.text(self._lib.shard_last_error()))
         if stats_listen is not None:
             opts.stats_listen = encode(stats_listen)
+        opts.watch_config = 1 if watch_config else 0
         callbacks = []
         if on_event is not None:
             opts.event_fn = _native.EVENT_FN(
@@ -188,6 +198,25 @@ class Pool:
         message = _native.text(self._lib.shard_pool_errmsg(self._pool))
         return from_code(rc, message or _native.text(
             self._lib.shard_strerror(rc)))
+
+    def reload(self, config):
+        """Takes the pool's pool of the file ``config`` live (see
+        shard_pool_reload): validated whole first; on failure nothing
+        changed and ConfigError or ShardError says why."""
+        with self._lock:
+            rc = self._lib.shard_pool_reload(self._handle(),
+                                             os.fsencode(config))
+            if rc != 0:
+                raise self._fail(rc)
+
+    def reload_yaml(self, text):
+        """As reload(), with the text of a config."""
+        data = encode(text)
+        with self._lock:
+            rc = self._lib.shard_pool_reload_string(self._handle(), data,
+                                                    len(data))
+            if rc != 0:
+                raise self._fail(rc)
 
     # --- the pool and its servers -----------------------------------------
 
@@ -296,7 +325,8 @@ class Pool:
 
 def _event(ev):
     return Event(EVENT_NAMES.get(ev.type, str(ev.type)),
-                 _native.text(ev.pool), ev.server,
+                 _native.text(ev.pool),
+                 None if ev.server == EVENT_POOL else ev.server,
                  _native.text(ev.identity), _native.text(ev.addr),
                  ev.status, _native.text(ev.reason), ev.delay_ms)
 
