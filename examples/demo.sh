@@ -35,13 +35,14 @@ t0=$(date +%s)
 log="$root/build-demo.log"
 {
     [ -d "$build/meson-private" ] || meson setup "$build" -Dtests=false
-    meson compile -C "$build"
+    # shard-cli and the library it links: the other examples are not used.
+    meson compile -C "$build" shard-cli
 } >"$log" 2>&1 || {
     cat "$log"
     exit 1
 }
 rm -f "$log"
-say "libshard, shard-cli and the Python package built in $(($(date +%s) - t0)) s"
+say "libshard and shard-cli built in $(($(date +%s) - t0)) s (the Python package is pure Python)"
 
 cli="$build/examples/shard-cli/shard-cli"
 PYTHONPATH="$root/examples/python"
