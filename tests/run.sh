@@ -176,6 +176,8 @@ export TMPDIR
 
 say "packages"
 install_packages
+say "node modules"
+install_node_modules "$root" || echo "npm ci failed: the node/libshard test will say koffi is missing"
 
 failed=0
 checks || failed=1

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Using libshard from Python: a few commands on a twemproxy pool.
 
-    SHARD_LIB=build/lib/libshard.so \\
+    PYTHONPATH=examples/python SHARD_LIB=build/lib/libshard.so \\
         python3 examples/python/example.py nutcracker.yml [POOL]
 
-The servers of the pool must be running (redis: true).
+(After `meson install`, or `pip install ./examples/python`, neither
+variable is needed.) The servers of the pool must be running
+(redis: true).
 """
 
 import sys
 
-import shard
+import libshard
 
 
 def main(argv):
@@ -17,15 +19,15 @@ def main(argv):
         print("usage: example.py CONFIG [POOL]", file=sys.stderr)
         return 2
     try:
-        pool = shard.Pool(argv[1], argv[2] if len(argv) > 2 else None)
-    except shard.ShardError as e:
+        pool = libshard.Pool(argv[1], argv[2] if len(argv) > 2 else None)
+    except libshard.ShardError as e:
         print("cannot open the pool: %s" % e, file=sys.stderr)
         return 1
 
     with pool:
         print("pool '%s':" % pool.name)
-        for index, (name, addr) in enumerate(pool.servers()):
-            print("  [%d] %s at %s" % (index, name, addr))
+        for server in pool.servers:
+            print("  [%d] %s at %s" % server)
 
         # Values are bytes and may hold anything, NULs included.
         print(pool.command("SET", "greeting", b"hello\x00world"))  # 'OK'
@@ -33,24 +35,30 @@ def main(argv):
 
         # Multi-key commands are split across servers and joined in order.
         names = ["alice", "bob", "carol", "dave", "erin", "frank"]
-        for name in names:
-            pool.command("SET", "user:" + name, name.upper())
+        with pool.pipeline() as p:
+            for name in names:
+                p.command("SET", "user:" + name, name.upper())
+            p.execute()
         keys = ["user:" + name for name in names] + ["user:nobody"]
         for key, value in zip(keys, pool.command("MGET", *keys)):
-            print("  %-12s on server %d: %r" % (key, pool.locate(key), value))
+            print("  %-12s on %s: %r" % (key, pool.locate(key).addr, value))
         print("deleted", pool.command("DEL", *keys))  # 6
 
-        # An error reply is returned, not raised; the pool stays usable.
-        reply = pool.command("NOSUCHCOMMAND", "x")
-        if isinstance(reply, shard.ReplyError):
-            print("error reply:", reply.message)
+        # An error reply is raised for one command; the pool stays usable.
+        try:
+            pool.command("NOSUCHCOMMAND", "x")
+        except libshard.ReplyError as e:
+            print("error reply:", e.message)
 
         try:
             pool.command("GET", "greeting")
-        except shard.ShardError as e:
+        except (TimeoutError, ConnectionError) as e:
             # No reply at all: a server down, a timeout...
             print("failed: %s (code %d)" % (e, e.code), file=sys.stderr)
             return 1
+        print("requests so far:",
+              sum(pool.stats()[pool.name][s.name]["requests"]
+                  for s in pool.servers))
     return 0
 
 

@@ -35,7 +35,8 @@ esac
 files=$(
     {
         ls lib/*.c lib/*.h include/shard/*.h include/shard/adapters/*.h \
-            examples/*.c examples/*.h 2>/dev/null || true
+            examples/*.c examples/*.h examples/*/*.c examples/*/*.h \
+            2>/dev/null || true
         find tests -type f \( -name '*.c' -o -name '*.h' \)
     } | LC_ALL=C sort -u
 )
