@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "reply.h"
+#include "request.h" /* lib/reply.h: "reply.h" would be <shard/reply.h> */
 
 uint8_t
 fuzz_byte(fuzz_bytes *in)

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "reply.h"
+#include "request.h" /* lib/reply.h: "reply.h" would be <shard/reply.h> */
 
 static bool
 same_reply(const shard_reply *a, const shard_reply *b)
