@@ -93,6 +93,7 @@ fi
 # container without it every leak check dies, so leaks go unchecked there,
 # as in tests/run.sh's sanitizer pass, and the summary says so.
 leaks=1
+# shellcheck disable=SC2086 # the first harness
 set -- $harnesses
 if ! "$build/tests/fuzz/fuzz_$1" -runs=1 -detect_leaks=1 >/dev/null 2>&1; then
     leaks=0
