@@ -27,9 +27,8 @@
 
 #include "command.h"
 #include "conn_redis.h"
-#include "dispatch.h"
+#include "dispatch.h" /* and lib/pool.h, which "pool.h" would not be */
 #include "fuzz.h"
-#include "pool.h"
 #include "resp.h"
 
 /* --- the script ----------------------------------------------------------- */
