@@ -254,18 +254,25 @@ status_ok(const fragment *f)
     return !fanout_fragment_failed(f) && f->reply->type == SHARD_REPLY_STATUS;
 }
 
+/* The servers' counts, summed; an ERROR when they add up past what a
+ * long long holds (no server counts that many keys: the replies are
+ * wrong, and adding them anyway would be undefined behaviour). */
 static shard_reply *
 join_sum(request *r)
 {
     long long sum = 0;
-    bool all = true;
+    bool all = true, overflow = false;
 
     for (size_t j = 0; j < r->nfrags; j++) {
-        if (integer_ok(&r->frags[j]))
-            sum += r->frags[j].reply->integer;
-        else
+        if (!integer_ok(&r->frags[j]))
             all = false;
+        else if (__builtin_add_overflow(sum, r->frags[j].reply->integer, &sum))
+            overflow = true;
     }
+    if (overflow)
+        return reply_error("ERR %s: the servers' counts add up to more than "
+                           "a 64-bit integer holds",
+                           r->name ? r->name : "command");
     return all ? reply_integer(sum)
                : fanout_partial_failure(r, integer_ok, sum);
 }

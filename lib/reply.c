@@ -96,6 +96,7 @@ reply_array(size_t elements)
         }
     }
     r->elements = elements;
+    r->room = elements;
     return r;
 }
 
@@ -129,7 +130,7 @@ reply_copy(const shard_reply *r)
         return c;
     }
     c = reply_array(r->elements);
-    for (size_t i = 0; c != NULL && i < r->elements; i++) {
+    for (size_t i = 0; c != NULL && i < r->room; i++) {
         if (r->element[i] == NULL)
             continue;
         c->element[i] = reply_copy(r->element[i]);
@@ -146,7 +147,7 @@ shard_reply_free(shard_reply *r)
 {
     if (r == NULL)
         return;
-    for (size_t i = 0; i < r->elements; i++)
+    for (size_t i = 0; i < r->room; i++)
         shard_reply_free(r->element[i]);
     free(r->element);
     if (r->str != inline_text(r))
@@ -185,12 +186,39 @@ shard_reply_len(const shard_reply *r)
 SHARD_API const shard_reply *
 shard_reply_at(const shard_reply *r, size_t i)
 {
-    if (r == NULL || r->type != SHARD_REPLY_ARRAY || i >= r->elements)
+    if (r == NULL || r->type != SHARD_REPLY_ARRAY || i >= r->room)
         return NULL;
     return r->element[i];
 }
 
 /* --- hiredis reader object functions ------------------------------------ */
+
+/*
+ * Room in `a` for item `idx`. The reader's arrays start empty and grow as
+ * items arrive (doubling, up to the announced length): a reply that only
+ * announces a billion items costs nothing until they come, where one
+ * calloc of that length took gigabytes (or a failed connection) at once.
+ */
+static bool
+make_room(shard_reply *a, size_t idx)
+{
+    size_t room = a->room ? 2 * a->room : 8;
+    shard_reply **grown;
+
+    if (idx < a->room)
+        return true;
+    if (room < idx + 1)
+        room = idx + 1;
+    if (room > a->elements)
+        room = a->elements;
+    grown = realloc(a->element, room * sizeof(*grown));
+    if (grown == NULL)
+        return false;
+    memset(grown + a->room, 0, (room - a->room) * sizeof(*grown));
+    a->element = grown;
+    a->room = room;
+    return true;
+}
 
 /* Links a new object into its parent array, as hiredis' own reader does. */
 static void *
@@ -198,6 +226,10 @@ reader_link(const redisReadTask *task, shard_reply *r)
 {
     if (r != NULL && task->parent != NULL) {
         shard_reply *parent = task->parent->obj;
+        if (!make_room(parent, (size_t)task->idx)) {
+            shard_reply_free(r);
+            return NULL; /* hiredis fails the reader: out of memory */
+        }
         parent->element[task->idx] = r;
     }
     return r;
@@ -217,7 +249,11 @@ static void *
 reader_array(const redisReadTask *task, int elements)
 #endif
 {
-    return reader_link(task, reply_array((size_t)elements));
+    shard_reply *r = reply_new(SHARD_REPLY_ARRAY);
+
+    if (r != NULL)
+        r->elements = (size_t)elements; /* room comes as items do */
+    return reader_link(task, r);
 }
 
 static void *

@@ -20,6 +20,9 @@ struct shard_reply {
     size_t elements;              /* ARRAY length */
     struct shard_reply **element; /* ARRAY items; a moved-out item is NULL */
     bool kept;                    /* taken by the engine: hiredis keeps off */
+    size_t room;                  /* ARRAY: slots allocated in element; the
+                                     reader grows it as items arrive, so
+                                     that it is `elements` once complete */
 };
 
 /* Reader functions for a hiredis context (struct redisReplyObjectFunctions). */

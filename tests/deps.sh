@@ -4,7 +4,9 @@
 # install_packages and install_node_modules.
 
 # clang-format (14 on Debian 12, the version .clang-format is checked with)
-# and cppcheck: tests/check/format.sh and tests/check/analyze.sh.
+# and cppcheck: tests/check/format.sh and tests/check/analyze.sh. clang and
+# libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes):
+# tests/fuzz/run.sh, which tests/run.sh runs, so the fuzzing never skips.
 packages="build-essential meson ninja-build pkg-config libhiredis-dev
 libmemcached-dev libcriterion-dev libyaml-dev libevent-dev libuv1-dev
 libev-dev redis-server redis-tools redis-sentinel memcached nutcracker clang

@@ -5,13 +5,16 @@
 # with warnings as errors, runs every test (unit and integration: real
 # redis-server, memcached, redis-sentinel and nutcracker started on free
 # loopback ports), then builds and runs it all again under AddressSanitizer
-# and UndefinedBehaviorSanitizer.
+# and UndefinedBehaviorSanitizer, and last runs every libFuzzer harness of
+# tests/fuzz for 30 s (tests/fuzz/run.sh 30).
 #
 #   tests/run.sh                     everything (what CI runs)
 #   SHARD_SKIP_ASAN=1 tests/run.sh   skip the sanitizer pass (quick local run)
+#   SHARD_SKIP_FUZZ=1 tests/run.sh   skip the fuzzing (quick local run)
 #
-# Build dirs: build-ci and build-ci-asan in the repository root, set up from
-# scratch on every run. Exit status is non-zero when anything failed.
+# Build dirs: build-ci, build-ci-asan and build-ci-fuzz in the repository
+# root, set up from scratch on every run. Exit status is non-zero when
+# anything failed.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -166,6 +169,31 @@ asan_pass() {
     return "$status"
 }
 
+# --- fuzzing ----------------------------------------------------------------
+# Every harness over its corpus (seeds, and the input of every crash found
+# so far) plus 30 s of new inputs, all four at once: about 40 s besides the
+# build. Long runs are tests/fuzz/run.sh with a large SECONDS.
+fuzz_pass() {
+    t0=$(date +%s)
+    say "fuzz: tests/fuzz/run.sh 30 (build-ci-fuzz)"
+    rm -rf build-ci-fuzz
+    log="$scratch/fuzz.log"
+    rc_file="$scratch/fuzz.rc"
+    {
+        rc=0
+        SHARD_FUZZ_BUILD="$root/build-ci-fuzz" sh tests/fuzz/run.sh 30 || rc=$?
+        echo "$rc" >"$rc_file"
+    } 2>&1 | tee "$log"
+    # The per-harness lines: executions, coverage, findings.
+    figures=$(grep -E '^  (config|routing|command|reply) ' "$log" |
+        sed -E 's/^ +([a-z]+) .* s, ([0-9?]+) executions, cov ([0-9]+).*findings: ([0-9]+)/\1 \2 execs cov \3 findings \4/' |
+        paste -sd ',' - | sed 's/,/, /g')
+    verdict=PASS
+    [ "$(cat "$rc_file")" -eq 0 ] || verdict=FAIL
+    fuzz_result="fuzz: $verdict  $figures  ($(($(date +%s) - t0)) s)"
+    [ "$verdict" = PASS ]
+}
+
 # The servers' temp dirs go under a scratch dir of this run, removed at the
 # end even when a test crashed before its own cleanup.
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/libshard-run.XXXXXX")
@@ -194,13 +222,20 @@ if [ "${SHARD_SKIP_ASAN:-0}" != "1" ]; then
     summary_asan=$pass_result
 fi
 
+summary_fuzz="fuzz: skipped (SHARD_SKIP_FUZZ=1)"
+if [ "${SHARD_SKIP_FUZZ:-0}" != "1" ]; then
+    fuzz_pass || failed=1
+    summary_fuzz=$fuzz_result
+fi
+
 say "summary ($(($(date +%s) - start)) s, $root)"
 echo "  $summary_checks"
 echo "  $summary_plain"
 echo "  $summary_asan"
+echo "  $summary_fuzz"
 if [ "$failed" -ne 0 ]; then
     echo "tests/run.sh: FAILED (checks: output above;" \
-        "logs: build-ci*/meson-logs/testlog.txt)"
+        "logs: build-ci*/meson-logs/testlog.txt, build-ci-fuzz/logs)"
     exit 1
 fi
 echo "tests/run.sh: all passed"

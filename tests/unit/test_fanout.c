@@ -1,5 +1,6 @@
 /* fanout: joining per-server replies, without servers. */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <string.h>
 
 #include "engine.h"
@@ -140,6 +141,28 @@ Test(fanout, sum_adds_integers_and_names_failed_servers)
     cr_expect(strstr(s, "del failed on 1 of 2 servers") != NULL, "%s", s);
     cr_expect(strstr(s, "10.0.0.2:6379") != NULL, "%s", s);
     cr_expect(strstr(s, "count of 3") != NULL, "%s", s);
+    request_free(r);
+}
+
+Test(fanout, sum_past_64_bits_is_an_error_not_undefined_behaviour)
+{
+    int key_frag[] = {0, 1, 0};
+    request *r = made_request(JOIN_SUM, 2, key_frag, 3);
+
+    r->name = "exists";
+    r->frags[0].reply = reply_integer(LLONG_MAX);
+    r->frags[1].reply = reply_integer(1);
+    fanout_join(r);
+    cr_assert_eq(r->status, SHARD_OK);
+    cr_expect_eq(shard_reply_type(r->reply), SHARD_REPLY_ERROR);
+    cr_expect(strstr(shard_reply_str(r->reply, NULL), "exists") != NULL);
+    request_free(r);
+
+    r = made_request(JOIN_SUM, 2, key_frag, 3);
+    r->frags[0].reply = reply_integer(LLONG_MIN);
+    r->frags[1].reply = reply_integer(-1);
+    fanout_join(r);
+    cr_expect_eq(shard_reply_type(r->reply), SHARD_REPLY_ERROR);
     request_free(r);
 }
 
