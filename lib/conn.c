@@ -46,11 +46,18 @@ conn_set_events(conn *c, int events)
         c->watch_data = NULL;
 }
 
+/* The engine keeps the deadlines of the connection's fragments. */
+static bool
+timed(const conn *c)
+{
+    return c->env->timed && !c->ops->own_timeouts;
+}
+
 /* The server showed life: its silence, if it still owes us, starts over. */
 static void
 note_progress(conn *c)
 {
-    if (c->env->timed && c->head != NULL)
+    if (timed(c) && c->head != NULL)
         c->since_us = clock_monotonic_us();
 }
 
@@ -99,9 +106,10 @@ conn_catch_up(conn *c)
 void
 conn_push(conn *c, fragment *f)
 {
-    /* The wait for the server starts when it is first owed something. */
-    if (c->head == NULL && c->env->timed)
-        c->since_us = f->sent_us;
+    /* The wait for the server starts when it is first owed something;
+     * a connection without deadlines keeps none while it is owed. */
+    if (c->head == NULL)
+        c->since_us = timed(c) ? f->sent_us : 0;
     f->next = NULL;
     f->end = c->queued_bytes;
     if (c->tail != NULL)
@@ -170,7 +178,7 @@ conn_complete(conn *c, fragment *f, shard_reply *reply, size_t reply_bytes,
         fragment_done(local, local->reply, made ? SHARD_OK : SHARD_ENOMEM,
                       made ? NULL : "out of memory");
     }
-    if (c->head == NULL || c->env->timed)
+    if (c->head == NULL || timed(c))
         c->since_us = now;
 }
 

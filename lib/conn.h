@@ -65,7 +65,9 @@ typedef struct conn_env {
 
 /* A backend: what the engine may ask of a connection. */
 typedef struct conn_ops {
-    const char *name; /* "redis", for messages */
+    const char *name;  /* "redis", for messages */
+    bool own_timeouts; /* the backend enforces `timeout` itself (memcached:
+                          libmemcached's): the engine keeps no deadline */
     /* Starts connecting (fd set, write interest for the handshake). */
     int (*connect)(conn *c, char *err, size_t errlen);
     /* Queues the command for `f`, answered in queue order; *bytes: its

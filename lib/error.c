@@ -40,6 +40,8 @@ shard_strerror(int code)
         return "not supported by this pool";
     case SHARD_ESTATE:
         return "not valid in the current state";
+    case SHARD_ESERVER:
+        return "the server answered with an error";
     default:
         return "unknown error";
     }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "conn_mc.h"
 #include "conn_redis.h"
 #include "pool.h"
 
@@ -124,10 +125,13 @@ servers_init(shard_pool *pool)
 conn *
 pool_conn_new(shard_pool *pool, int index)
 {
+    const conf_pool *c = pool->conf;
     engine *e = &pool->engine;
     struct server *s = &pool->servers[index];
-    conn *cn =
-        conn_redis_new(&e->env, &s->target, &s->stats, index, &pool->login);
+    conn *cn = c->redis ? conn_redis_new(&e->env, &s->target, &s->stats, index,
+                                         &pool->login)
+                        : conn_mc_new(&e->env, &s->target, &s->stats, index,
+                                      pool->mc_worker, c->timeout_ms);
 
     if (cn != NULL && engine_add_conn(e, cn) != SHARD_OK) {
         conn_free(cn);
@@ -141,7 +145,7 @@ pool_server_conn(shard_pool *pool, int index)
 {
     struct server *s = &pool->servers[index];
 
-    if (s->conn == NULL && pool->conf->redis)
+    if (s->conn == NULL)
         s->conn = pool_conn_new(pool, index);
     return s->conn;
 }
@@ -160,10 +164,12 @@ preconnect(shard_pool *pool)
     for (size_t i = 0; pool->conf->preconnect && i < pool->conf->server_count;
          i++) {
         conn *cn = pool_server_conn(pool, (int)i);
-        if (cn == NULL && pool->conf->redis)
+        if (cn == NULL)
             return SHARD_ENOMEM;
-        if (cn != NULL)
+        if (pool->conf->redis)
             conn_preconnect(cn);
+        else
+            conn_mc_warm(cn);
     }
     return SHARD_OK;
 }
@@ -255,6 +261,8 @@ pool_init(shard_pool *pool, conf_file *cf, const conf_pool *c,
     STAT_SET(pool->engine.stats.client_connections, 1); /* the pool itself */
     pool->engine.note = note_failure;
     pool->engine.note_owner = pool;
+    if (!c->redis && (pool->mc_worker = mc_worker_new()) == NULL)
+        return SHARD_ENOMEM;
     if ((rc = servers_init(pool)) != SHARD_OK ||
         (rc = health_init(&pool->health, c, &pool->opts, pool->servers,
                           &pool->topo, &pool->engine, conn_of_server, pool)) !=
@@ -509,6 +517,7 @@ pool_release(shard_pool *pool)
     free(pool->sentinel);
     free(pool->servers);
     retired_free(pool);
+    mc_worker_release(pool->mc_worker); /* after the engine's connections */
     conf_free(pool->file);
     free(pool->login.auth);
     free(pool->watch_path);

@@ -70,6 +70,7 @@ struct shard_pool {
     char *watch_path;               /* shard_options.watch_config: the file */
     int64_t watch_next_us;          /* when to look at it next */
     struct stat watch_stat;         /* what it was at the last look */
+    struct mc_worker *mc_worker;    /* memcached pools: the worker thread */
     bool free_pending;              /* freed from inside a callback: later */
 };
 
@@ -78,9 +79,10 @@ int pool_fail(shard_pool *pool, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * A new Redis connection to server `index` on the pool's engine (which
- * owns it), closed until first used; NULL when out of memory. For
- * handles that need a connection of their own (transactions).
+ * A new connection to server `index` on the pool's engine (which owns
+ * it), closed until first used: Redis or memcached as the pool is; NULL
+ * when out of memory. For handles that need a connection of their own
+ * (transactions).
  */
 conn *pool_conn_new(shard_pool *pool, int index);
 
@@ -88,7 +90,7 @@ conn *pool_conn_new(shard_pool *pool, int index);
  * The pool's connection to server `index`, made on first use (one per
  * server: Redis keeps a connection's commands in order, so a key's
  * commands keep theirs whatever server_connections says). NULL when out
- * of memory, or for a memcached pool.
+ * of memory.
  */
 conn *pool_server_conn(shard_pool *pool, int index);
 

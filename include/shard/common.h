@@ -33,7 +33,9 @@ enum shard_error {
     SHARD_EPROTO = -9,        /* a server sent something we cannot parse */
     SHARD_ECLOSED = -10,      /* the pool was freed with the request pending */
     SHARD_EUNSUPPORTED = -11, /* the operation does not apply to this pool */
-    SHARD_ESTATE = -12        /* the call is not valid in the current state */
+    SHARD_ESTATE = -12,       /* the call is not valid in the current state */
+    SHARD_ESERVER = -13       /* the server answered with an error (cache
+                                 calls; the pool message quotes it) */
 };
 
 /* Log levels for shard_options.log_fn. */

@@ -3,7 +3,9 @@
 #define SHARD_SHARD_H
 
 #include <shard/async.h>
+#include <shard/cache.h>
 #include <shard/common.h>
+#include <shard/memcached.h>
 #include <shard/pool.h>
 #include <shard/redis.h>
 #include <shard/reply.h>
