@@ -243,11 +243,14 @@ send_split(shard_pool *pool, request_mode mode, const mc_cmd *cmd,
         request_free(r);
         return NULL;
     }
+    /* What goes to the worker goes as one batch: every get out first. */
+    mc_worker_hold(pool->mc_worker);
     for (size_t j = 0; j < r->nfrags; j++) {
         fragment *f = &r->frags[j];
         engine_send(&pool->engine, f, pool_server_conn(pool, f->server),
                     (int)s.count[j], s.argv + s.start[j], s.len + s.start[j]);
     }
+    mc_worker_go(pool->mc_worker);
     free(s.len); /* the block */
     return r;
 }

@@ -37,8 +37,10 @@ struct mc_worker {
     bool started;         /* the thread was created */
     bool running;         /* it is working on a batch */
     bool stopping;        /* the pool let go */
-    pthread_t thread;     /* valid when started */
-    unsigned long busy;   /* jobs queued or running (atomic) */
+    int held;         /* a request is being queued: the thread waits for all of
+                         it, so that its gets go out together */
+    pthread_t thread; /* valid when started */
+    unsigned long busy; /* jobs queued or running (atomic) */
 };
 
 struct mc_chan {
@@ -51,6 +53,7 @@ struct mc_chan {
                             the connection has heard (mc_chan_cancel) */
     unsigned epoch;      /* counts cancels: older jobs are cancelled */
     mc_job *pending;     /* the thread's: a get whose reply is unread */
+    size_t slot;         /* the thread's: its place in the batch's list */
 };
 
 /* --- references (under the lock) ------------------------------------------
@@ -133,6 +136,23 @@ mc_worker_new(void)
     return w;
 }
 
+void
+mc_worker_hold(mc_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->held++;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void
+mc_worker_go(mc_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (--w->held == 0 && w->head != NULL)
+        pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
 bool
 mc_worker_busy(const mc_worker *w)
 {
@@ -142,6 +162,7 @@ mc_worker_busy(const mc_worker *w)
 void
 mc_worker_release(mc_worker *w)
 {
+    pthread_t thread;
     bool join, last;
 
     if (w == NULL)
@@ -151,12 +172,13 @@ mc_worker_release(mc_worker *w)
     pthread_cond_signal(&w->wake);
     /* An idle thread ends at once; one stuck in a batch finishes it. */
     join = w->started && !w->running && w->head == NULL;
+    thread = w->thread; /* the thread may free `w` once we unlock */
     if (w->started && !join)
-        pthread_detach(w->thread);
+        pthread_detach(thread);
     last = worker_unref(w);
     pthread_mutex_unlock(&w->lock);
     if (join)
-        pthread_join(w->thread, NULL);
+        pthread_join(thread, NULL);
     if (last)
         worker_free(w);
 }
@@ -194,17 +216,25 @@ deliver(mc_worker *w, mc_job *job)
     (void)last; /* the thread holds the worker: never the last here */
 }
 
+/* The gets of a batch whose replies are still to be read, in order;
+ * an entry is cleared once read. The thread's alone. */
+typedef struct pending_gets {
+    mc_job *job[BATCH_MAX];
+    size_t n;
+} pending_gets;
+
 /* Reads the reply of the channel's pending get, if any. */
 static void
-finish_pending(mc_worker *w, mc_chan *ch)
+finish_pending(mc_worker *w, mc_chan *ch, pending_gets *pg)
 {
     mc_job *p = ch->pending;
 
     if (p == NULL)
         return;
     ch->pending = NULL;
+    pg->job[ch->slot] = NULL;
     mc_link_finish(ch->link, &p->cmd, &p->out);
-    deliver(w, p);
+    deliver(w, p); /* the job may be freed from here on */
 }
 
 /* Whether to run the job: not when cancelled or its connection failed. */
@@ -222,12 +252,12 @@ should_run(mc_worker *w, mc_job *job)
 }
 
 static void
-start_job(mc_worker *w, mc_job *job)
+start_job(mc_worker *w, mc_job *job, pending_gets *pg)
 {
     mc_chan *ch = job->chan;
 
     /* The server's earlier get answers first: its replies stay in order. */
-    finish_pending(w, ch);
+    finish_pending(w, ch, pg);
     if (!should_run(w, job)) {
         job->out.status = SHARD_ECONN;
         error_format(job->out.errmsg, sizeof(job->out.errmsg),
@@ -235,21 +265,27 @@ start_job(mc_worker *w, mc_job *job)
         deliver(w, job);
         return;
     }
-    if (mc_link_start(ch->link, &job->cmd, &job->out))
-        ch->pending = job;
-    else
+    if (!mc_link_start(ch->link, &job->cmd, &job->out)) {
         deliver(w, job);
+        return;
+    }
+    ch->pending = job;
+    ch->slot = pg->n;
+    pg->job[pg->n++] = job;
 }
 
 static void
 run_batch(mc_worker *w, mc_job **batch, size_t n)
 {
+    pending_gets pg = {.n = 0};
+
     for (size_t i = 0; i < n; i++)
-        start_job(w, batch[i]);
-    /* Every get is out: read the replies, in order. */
-    for (size_t i = 0; i < n; i++) {
-        if (batch[i]->chan->pending == batch[i])
-            finish_pending(w, batch[i]->chan);
+        start_job(w, batch[i], &pg);
+    /* Every get is out: read the replies, in order. A delivered job is
+     * the connection's: only pending ones are touched. */
+    for (size_t i = 0; i < pg.n; i++) {
+        if (pg.job[i] != NULL)
+            finish_pending(w, pg.job[i]->chan, &pg);
     }
 }
 
@@ -277,7 +313,7 @@ run(void *arg)
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->head == NULL && !w->stopping)
+        while ((w->head == NULL || w->held > 0) && !w->stopping)
             pthread_cond_wait(&w->wake, &w->lock);
         if (w->head == NULL)
             break;
@@ -494,7 +530,8 @@ mc_chan_submit(mc_chan *ch, mc_job *job, char *err, size_t errlen)
             w->head = job;
         w->tail = job;
         __atomic_add_fetch(&w->busy, 1, __ATOMIC_RELAXED);
-        pthread_cond_signal(&w->wake);
+        if (w->held == 0)
+            pthread_cond_signal(&w->wake);
     }
     pthread_mutex_unlock(&w->lock);
     return rc;

@@ -42,6 +42,14 @@ mc_worker *mc_worker_new(void);
  */
 void mc_worker_release(mc_worker *w);
 
+/*
+ * Between hold and go the thread takes no new batch: the fragments of one
+ * request are queued whole, and their gets all go out before any reply
+ * is read. Holds nest.
+ */
+void mc_worker_hold(mc_worker *w);
+void mc_worker_go(mc_worker *w);
+
 /* True while a job is queued or running: links are the worker's. */
 bool mc_worker_busy(const mc_worker *w);
 

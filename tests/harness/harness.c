@@ -460,9 +460,13 @@ build_sentinel(cmdline *cmd, const server_rec *rec, const start_spec *spec)
 }
 
 static void
-build_memcached(cmdline *cmd, const server_rec *rec)
+build_memcached(cmdline *cmd, const server_rec *rec, const start_spec *spec)
 {
     cmd_add(cmd, find_program("memcached"));
+    if (spec->extra_conf != NULL) {
+        cmd_add(cmd, "-I");
+        cmd_add(cmd, spec->extra_conf);
+    }
     cmd_add(cmd, "-l");
     cmd_add(cmd, rec->host);
     cmd_add(cmd, "-p");
@@ -555,7 +559,7 @@ server_prepare(server_rec *rec, const start_spec *spec, cmdline *cmd)
         build_sentinel(cmd, rec, spec);
         break;
     case HARNESS_MEMCACHED:
-        build_memcached(cmd, rec);
+        build_memcached(cmd, rec, spec);
         break;
     case HARNESS_NUTCRACKER:
         build_nutcracker(cmd, rec, spec);

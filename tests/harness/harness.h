@@ -56,6 +56,9 @@ harness_server *harness_redis_start_host(const char *host, int port,
 
 /* Starts memcached on a free port (or `port` when > 0). NULL on failure. */
 harness_server *harness_memcached_start(int port);
+/* As above, with memcached's item size `-I item_size` ("2m"). */
+harness_server *harness_memcached_start_item_size(int port,
+                                                  const char *item_size);
 
 /*
  * Starts nutcracker on the config file `yaml_path` and waits until

@@ -506,6 +506,17 @@ harness_memcached_start(int port)
 }
 
 harness_server *
+harness_memcached_start_item_size(int port, const char *item_size)
+{
+    start_spec spec = {.kind = HARNESS_MEMCACHED,
+                       .host = "127.0.0.1",
+                       .port = port > 0 ? port : 0,
+                       .extra_conf = item_size};
+
+    return start(&spec);
+}
+
+harness_server *
 harness_nutcracker_start(const char *yaml_path, int listen_port)
 {
     char abs[PATH_MAX];

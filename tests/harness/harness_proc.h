@@ -34,7 +34,8 @@ typedef struct start_spec {
     const char *host;             /* listen address, "127.0.0.1" or "::1" */
     int port;                     /* a fixed port, or 0 for a free one */
     bool unix_socket;             /* redis on a unix socket only */
-    const char *extra_conf;       /* extra redis.conf lines, or NULL */
+    const char *extra_conf;       /* extra redis.conf lines, or NULL;
+                                     memcached: its -I item size */
     const char *yaml_path;        /* nutcracker config (absolute) */
     const harness_server *master; /* sentinel: the master to watch */
     const char *master_name;      /* sentinel: the name to give it */
