@@ -3,7 +3,6 @@
  * ASCII protocol's lower-case names and closes the connection on anything
  * else; libshard refuses with a message instead, before sending anything.
  */
-#include <errno.h>
 #include <string.h>
 
 #include "error.h"
@@ -237,13 +236,15 @@ check_keys(const mc_cmd *cmd, char *err, size_t errlen)
     for (size_t i = 0; i < cmd->nkeys; i++) {
         size_t len;
         const char *key = mc_key(cmd, i, &len);
+        if (mc_key_check(key, len, "", err, errlen) == 0)
+            continue;
+        /* Checked again, for the message naming the key. */
         if (cmd->nkeys == 1)
             error_format(what, sizeof(what), "the key of '%s'", cmd->name);
         else
             error_format(what, sizeof(what), "key %zu of '%s'", i + 1,
                          cmd->name);
-        if (mc_key_check(key, len, what, err, errlen) != 0)
-            return -1;
+        return mc_key_check(key, len, what, err, errlen);
     }
     return 0;
 }

@@ -81,20 +81,25 @@ reply_integer(long long value)
     return r;
 }
 
+/* The elements of an array live right after it, as a string's text. */
+static shard_reply **
+inline_elements(shard_reply *r)
+{
+    return (shard_reply **)(r + 1);
+}
+
 shard_reply *
 reply_array(size_t elements)
 {
-    shard_reply *r = reply_new(SHARD_REPLY_ARRAY);
+    shard_reply *r;
 
+    if (elements > (SIZE_MAX - sizeof(*r)) / sizeof(*r->element))
+        return NULL;
+    r = calloc(1, sizeof(*r) + elements * sizeof(*r->element));
     if (r == NULL)
         return NULL;
-    if (elements > 0) {
-        r->element = calloc(elements, sizeof(*r->element));
-        if (r->element == NULL) {
-            free(r);
-            return NULL;
-        }
-    }
+    r->type = SHARD_REPLY_ARRAY;
+    r->element = elements > 0 ? inline_elements(r) : NULL;
     r->elements = elements;
     r->room = elements;
     return r;
@@ -149,7 +154,8 @@ shard_reply_free(shard_reply *r)
         return;
     for (size_t i = 0; i < r->room; i++)
         shard_reply_free(r->element[i]);
-    free(r->element);
+    if (r->element != inline_elements(r))
+        free(r->element);
     if (r->str != inline_text(r))
         free(r->str);
     free(r);
