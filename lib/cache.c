@@ -328,13 +328,7 @@ view_of(cache_op op, bool redis, shard_reply *raw, cache_view *v)
 {
     switch (op) {
     case OP_GET:
-        if (redis)
-            return raw->type == SHARD_REPLY_STRING ||
-                           raw->type == SHARD_REPLY_NIL
-                       ? SHARD_OK
-                       : SHARD_EPROTO;
-        v->index = 0;
-        return raw->type == SHARD_REPLY_ARRAY && raw->elements == 1
+        return raw->type == SHARD_REPLY_STRING || raw->type == SHARD_REPLY_NIL
                    ? SHARD_OK
                    : SHARD_EPROTO;
     case OP_MGET:

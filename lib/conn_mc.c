@@ -234,6 +234,9 @@ mc_send(conn *c, fragment *f, int argc, const char **argv,
 
     if (mc_parse(&cmd, argc, argv, argvlen, true, err, errlen) != 0)
         return SHARD_EPROTO; /* the dispatcher checked it: a bug */
+    /* One key answers its value, but the part of a split get answers the
+     * array its join walks. */
+    cmd.bare = mc_is_read(cmd.op) && cmd.nkeys == 1 && f->req->join_fn == NULL;
     *bytes = mc_request_bytes(&cmd);
     /* Inline only while the worker holds no link, and no job of this
      * connection waits to be answered before it. */

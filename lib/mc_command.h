@@ -53,6 +53,8 @@ typedef struct mc_cmd {
     uint32_t flags;        /* the client flags stored with a value */
     int64_t exptime;       /* memcached's expiry (relative or Unix time) */
     uint64_t number;       /* incr/decr delta, or cas's unique */
+    bool bare;             /* get/gets of one key answers the value (or
+                              nil) itself, not an array of one */
 } mc_cmd;
 
 /*

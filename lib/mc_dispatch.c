@@ -42,6 +42,20 @@ retry_done(request *retry)
     shard_reply *reply = retry->reply;
 
     retry->reply = NULL;
+    /* A get of one key answered its value: a split's part is an array. */
+    if (reply != NULL && f->req->join_fn == fanout_join &&
+        reply->type != SHARD_REPLY_ARRAY) {
+        shard_reply *one = reply_array(1);
+        if (one != NULL)
+            one->element[0] = reply;
+        else
+            shard_reply_free(reply);
+        reply = one;
+        if (reply == NULL && retry->status == SHARD_OK) {
+            retry->status = SHARD_ENOMEM;
+            retry->errmsg = strdup("out of memory");
+        }
+    }
     fragment_drop_args(f);
     if (retry->nfrags == 1 && retry->frags[0].addr != NULL) {
         f->server = retry->frags[0].server;

@@ -558,9 +558,49 @@ place_result(shard_reply *arr, const mc_cmd *cmd, size_t next,
     return next;
 }
 
+/* True for a fetch that ended as a reply ends: with END (or nothing). */
+static bool
+fetch_ended(memcached_return_t rc)
+{
+    return rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND ||
+           rc == MEMCACHED_SUCCESS;
+}
+
+/* The reply of a get of one key: its value itself, or nil. */
+static void
+finish_one(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
+{
+    memcached_result_st *res;
+    memcached_return_t rc = MEMCACHED_END;
+    shard_reply *v = NULL;
+    size_t klen, bytes = 5; /* "END\r\n" */
+    const char *key = mc_key(cmd, 0, &klen);
+    bool found = false;
+
+    while ((res = memcached_fetch_result(l->memc, &l->result, &rc)) != NULL) {
+        if (found || memcached_result_key_length(res) != klen ||
+            memcmp(memcached_result_key_value(res), key, klen) != 0)
+            continue;
+        found = true;
+        v = item_reply(res, cmd->op == MC_GETS, &bytes);
+    }
+    if (!fetch_ended(rc)) {
+        shard_reply_free(v);
+        fail(l, rc, out);
+        return;
+    }
+    if (!found)
+        v = reply_new(SHARD_REPLY_NIL);
+    answer(out, v, bytes);
+}
+
 void
 mc_link_finish(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
 {
+    if (cmd->bare) {
+        finish_one(l, cmd, out);
+        return;
+    }
     shard_reply *arr = reply_array(cmd->nkeys);
     memcached_result_st *res;
     memcached_return_t rc = MEMCACHED_END;
@@ -576,8 +616,7 @@ mc_link_finish(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
         arr->element[next] = item_reply(res, cmd->op == MC_GETS, &bytes);
         ok = arr->element[next++] != NULL;
     }
-    if (rc != MEMCACHED_END && rc != MEMCACHED_NOTFOUND &&
-        rc != MEMCACHED_SUCCESS) {
+    if (!fetch_ended(rc)) {
         shard_reply_free(arr);
         fail(l, rc, out);
         return;

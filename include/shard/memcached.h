@@ -6,10 +6,12 @@
  * argv holds the words of the ASCII protocol without the byte count, the
  * value in its place; argvlen may be NULL when every word is a C string:
  *
- *   get KEY [KEY ...]                  ARRAY: per key STRING, or NIL
- *   gets KEY [KEY ...]                 ARRAY: per key an ARRAY of the value
- *                                      (STRING), its flags and its cas
- *                                      unique (INTEGERs), or NIL
+ *   get KEY                            STRING (the value), or NIL (a miss)
+ *   get KEY KEY [KEY ...]              ARRAY: per key STRING, or NIL
+ *   gets KEY                           an ARRAY of the value (STRING), its
+ *                                      flags and its cas unique (INTEGERs),
+ *                                      or NIL
+ *   gets KEY KEY [KEY ...]             ARRAY: per key what gets KEY gives
  *   set|add|replace|append|prepend KEY FLAGS EXPTIME VALUE
  *                                      STATUS "STORED" or "NOT_STORED"
  *   cas KEY FLAGS EXPTIME VALUE CAS    STATUS "STORED", "EXISTS" or

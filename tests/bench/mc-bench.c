@@ -137,7 +137,8 @@ shard_op(bench *b, op o, const int *k)
             b->bad++;
             return;
         }
-        check_value(b, shard_reply_str(r, &len), len);
+        const char *v = shard_reply_str(r, &len);
+        check_value(b, v, len);
         shard_reply_free(r);
         return;
     }

@@ -171,10 +171,12 @@ get_value(const char *key)
 
     cr_assert_eq(mc(&r, "get", key, NULL), SHARD_OK, "%s",
                  shard_pool_errmsg(pool));
-    cr_assert_eq(shard_reply_type(r), SHARD_REPLY_ARRAY);
-    const shard_reply *e = shard_reply_at(r, 0);
-    if (shard_reply_type(e) == SHARD_REPLY_STRING)
-        v = strdup(shard_reply_str(e, NULL));
+    /* One key: its value itself, or nil. */
+    cr_assert(shard_reply_type(r) == SHARD_REPLY_STRING ||
+                  shard_reply_type(r) == SHARD_REPLY_NIL,
+              "type %d", shard_reply_type(r));
+    if (shard_reply_type(r) == SHARD_REPLY_STRING)
+        v = strdup(shard_reply_str(r, NULL));
     shard_reply_free(r);
     return v;
 }
@@ -354,12 +356,17 @@ Test(memcached, every_command_answers_in_memcached_words)
 
     /* gets: the value, its flags and its cas unique */
     cr_assert_eq(mc(&r, "gets", "k", NULL), SHARD_OK);
-    const shard_reply *item = shard_reply_at(r, 0);
+    const shard_reply *item = r;
     cr_assert_eq(shard_reply_type(item), SHARD_REPLY_ARRAY);
     cr_expect_str_eq(shard_reply_str(shard_reply_at(item, 0), NULL), ">hello!");
     cr_expect_eq(shard_reply_integer(shard_reply_at(item, 1)), 7);
     long long cas = shard_reply_integer(shard_reply_at(item, 2));
     cr_expect_gt(cas, 0);
+    shard_reply_free(r);
+    cr_assert_eq(mc(&r, "gets", "k", "nothing", NULL), SHARD_OK);
+    cr_assert_eq(shard_reply_len(r), 2, "several keys: an array of items");
+    cr_expect_eq(shard_reply_type(shard_reply_at(r, 0)), SHARD_REPLY_ARRAY);
+    cr_expect_eq(shard_reply_type(shard_reply_at(r, 1)), SHARD_REPLY_NIL);
     shard_reply_free(r);
     const char *stale = harness_fmt("%lld", cas + 1000);
     const char *fresh = harness_fmt("%lld", cas);
@@ -529,6 +536,28 @@ Test(memcached, multi_get_with_a_killed_server_names_it_per_key)
     char *v = get_value(k0);
     cr_expect_str_eq(v, "v0");
     free(v);
+}
+
+Test(memcached, a_split_get_retries_the_keys_of_an_ejected_server)
+{
+    shard_reply *r;
+
+    open_pool(3, "  auto_eject_hosts: true\n  server_failure_limit: 1\n"
+                 "  server_retry_timeout: 60000\n  read_retries: 1\n"
+                 "  timeout: 1000\n");
+    const char *k0 = key_on(0, "k"), *k1 = key_on(1, "k"), *k2 = key_on(2, "k");
+    expect_cmd_status("STORED", "set", k0, "0", "0", "v0", NULL);
+    expect_cmd_status("STORED", "set", k2, "0", "0", "v2", NULL);
+    harness_kill(servers[1]);
+    cr_assert_eq(mc(&r, "get", k0, k1, k2, NULL), SHARD_OK, "%s",
+                 shard_pool_errmsg(pool));
+    cr_assert_eq(shard_reply_len(r), 3);
+    cr_expect_str_eq(shard_reply_str(shard_reply_at(r, 0), NULL), "v0");
+    cr_expect_eq(shard_reply_type(shard_reply_at(r, 1)), SHARD_REPLY_NIL,
+                 "asked again where its key lives now: a miss, not an error");
+    cr_expect_str_eq(shard_reply_str(shard_reply_at(r, 2), NULL), "v2");
+    shard_reply_free(r);
+    cr_expect_eq(count_events(SHARD_EVENT_EJECTED, 1), 1);
 }
 
 Test(memcached, a_stopped_server_times_out_after_timeout)
