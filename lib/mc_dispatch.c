@@ -157,8 +157,9 @@ typedef struct split_args {
 static bool
 split_alloc(split_args *s, size_t words, size_t nfrags)
 {
-    char *block = calloc(1, words * (sizeof(char *) + sizeof(size_t)) +
-                                2 * nfrags * sizeof(size_t));
+    size_t bytes = words * (sizeof(char *) + sizeof(size_t)) +
+                   2 * nfrags * sizeof(size_t);
+    char *block = calloc(1, bytes);
 
     if (block == NULL)
         return false;

@@ -7,16 +7,18 @@ how it runs (Markdown renderers ignore it):
   ```c            the body of main(): it opens its own pool from
                   "nutcracker.yml" (pool "redis1") in the working directory
   ```c pool ...   the body of a function that gets `pool`, already open on
-                  that pool; the words after `pool` name helpers it uses
+                  that pool; ```c mcpool ... the same on pool "mc1", of
+                  memcached servers; the words after `pool` name helpers it
+                  uses
                   (libevent, libuv, libev: `on_reply` and the loop to stop;
                   libevent-attached: a libevent `base` driving the pool and
                   `on_status`/`on_exec`; keys: `keys` and `n`)
   ```c decl ...   file-scope declarations, compiled into a program that
                   does nothing (mywatcher: a small `my_watcher` for them)
 
-Two redis-servers run on free loopback ports for the whole run, in a
-temporary directory that also holds nutcracker.yml; they are stopped at
-the end, whatever happens.
+Two redis-servers and two memcached run on free loopback ports for the
+whole run, in a temporary directory that also holds nutcracker.yml; they
+are stopped at the end, whatever happens.
 
   examples.py --source SRC --build BUILD [--sanitize LIST]
 """
@@ -99,7 +101,7 @@ POOL_MAIN = """\
 int main(void)
 {
     shard_pool *pool;
-    int rc = shard_pool_open(&pool, "nutcracker.yml", "redis1", NULL);
+    int rc = shard_pool_open(&pool, "nutcracker.yml", "%(pool)s", NULL);
     if (rc != SHARD_OK) {
         fprintf(stderr, "%%s\\n", shard_last_error());
         return 1;
@@ -139,7 +141,7 @@ def program(words, code):
     if kind == "main":
         return PRELUDE + helpers + "int main(void)\n{\n" + code + \
             "    return 0;\n}\n"
-    if kind != "pool":
+    if kind not in ("pool", "mcpool"):
         raise ValueError("unknown example kind %r" % kind)
     attach = ""
     if "libevent-attached" in words:
@@ -152,7 +154,8 @@ def program(words, code):
         free = (free + "\n    event_base_free(base);").strip()
     return (PRELUDE + helpers + "static int\nexample(shard_pool *pool)\n{\n" +
             code + "    return 0;\n}\n\n" +
-            POOL_MAIN % {"attach": attach, "free": free})
+            POOL_MAIN % {"attach": attach, "free": free,
+                         "pool": "mc1" if kind == "mcpool" else "redis1"})
 
 
 def free_port():
@@ -175,6 +178,23 @@ def start_redis(workdir):
             time.sleep(0.02)
     proc.kill()
     raise RuntimeError("redis-server on %d did not start" % port)
+
+
+def start_memcached():
+    port = free_port()
+    cmd = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
+    if os.geteuid() == 0:
+        cmd += ["-u", "root"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return proc, port
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("memcached on %d did not start" % port)
 
 
 def compile_and_run(src, name, args, workdir):
@@ -219,10 +239,18 @@ def main():
     failures = count = 0
     try:
         servers = [start_redis(workdir) for _ in range(2)]
+        for _ in range(2):
+            servers.append(start_memcached())
+        memcacheds, servers_redis = servers[2:], servers[:2]
         with open(os.path.join(workdir, "nutcracker.yml"), "w") as f:
             f.write("redis1:\n  listen: 127.0.0.1:22121\n  redis: true\n"
                     "  hash_tag: \"{}\"\n  timeout: 2000\n  servers:\n" +
-                    "".join("   - 127.0.0.1:%d:1\n" % p for _, p in servers))
+                    "".join("   - 127.0.0.1:%d:1\n" % p
+                            for _, p in servers_redis))
+            f.write("mc1:\n  listen: 127.0.0.1:22122\n  redis: false\n"
+                    "  timeout: 2000\n  servers:\n" +
+                    "".join("   - 127.0.0.1:%d:1\n" % p
+                            for _, p in memcacheds))
         for doc in DOCS:
             path = os.path.join(args.source, doc)
             for line, words, code in blocks(path):
