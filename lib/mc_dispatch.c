@@ -157,8 +157,8 @@ typedef struct split_args {
 static bool
 split_alloc(split_args *s, size_t words, size_t nfrags)
 {
-    size_t bytes = words * (sizeof(char *) + sizeof(size_t)) +
-                   2 * nfrags * sizeof(size_t);
+    size_t bytes =
+        words * (sizeof(char *) + sizeof(size_t)) + 2 * nfrags * sizeof(size_t);
     char *block = calloc(1, bytes);
 
     if (block == NULL)
