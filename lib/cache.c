@@ -88,9 +88,13 @@ cmd_push_str(cache_cmd *c, const char *word)
 static void
 cmd_push_num(cache_cmd *c, int slot, unsigned long long v)
 {
-    int n = snprintf(c->num[slot], sizeof(c->num[slot]), "%llu", v);
+    char *end = c->num[slot] + sizeof(c->num[slot]), *p = end;
 
-    cmd_push(c, c->num[slot], (size_t)n);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    cmd_push(c, p, (size_t)(end - p));
 }
 
 static bool
@@ -274,6 +278,7 @@ build_mc_mset(cache_cmd *c, size_t n, const char **keys, const size_t *klens,
 typedef struct cache_view {
     shard_reply *made;
     int index;
+    bool quiet; /* the caller wants no reply, only whether it worked */
 } cache_view;
 
 static bool
@@ -337,9 +342,10 @@ view_of(cache_op op, bool redis, shard_reply *raw, cache_view *v)
         return raw->type == SHARD_REPLY_ARRAY ? mset_elements(raw)
                                               : SHARD_EPROTO;
     case OP_SET:
-        if (is_status(raw, "OK") || is_status(raw, "STORED"))
-            return made(v, reply_string(SHARD_REPLY_STATUS, "OK", 2));
-        return SHARD_EPROTO;
+        if (!is_status(raw, "OK") && !is_status(raw, "STORED"))
+            return SHARD_EPROTO;
+        return v->quiet ? SHARD_OK
+                        : made(v, reply_string(SHARD_REPLY_STATUS, "OK", 2));
     case OP_ADD:
         if (is_status(raw, "OK") || is_status(raw, "STORED") ||
             raw->type == SHARD_REPLY_NIL || is_status(raw, "NOT_STORED"))
@@ -347,7 +353,8 @@ view_of(cache_op op, bool redis, shard_reply *raw, cache_view *v)
                                          !is_status(raw, "NOT_STORED")));
         return SHARD_EPROTO;
     case OP_DELETE:
-        return made(v, reply_string(SHARD_REPLY_STATUS, "OK", 2));
+        return v->quiet ? SHARD_OK
+                        : made(v, reply_string(SHARD_REPLY_STATUS, "OK", 2));
     case OP_TOUCH:
         if (raw->type == SHARD_REPLY_INTEGER)
             return SHARD_OK;
@@ -370,7 +377,8 @@ cache_result(cache_op op, bool redis, const char *addr, shard_reply *raw,
 {
     int rc;
 
-    *v = (cache_view){NULL, -1};
+    v->made = NULL;
+    v->index = -1;
     if (raw->type == SHARD_REPLY_ERROR) {
         bool refusal = !redis && strncmp(raw->str, "ERR ", 4) == 0;
         if (refusal)
@@ -409,14 +417,15 @@ submit(shard_pool *pool, request_mode mode, const cache_cmd *c)
     return r;
 }
 
-/* Waits for `r` and puts the call's result in *out. */
+/* Waits for `r` and puts the call's result in *out (NULL: only whether
+ * it worked is wanted). */
 static int
 finish(shard_pool *pool, request *r, cache_op op, shard_reply **out)
 {
     char err[ERROR_MAX];
     shard_reply *raw = NULL;
     const char *addr;
-    cache_view v;
+    cache_view v = {.quiet = out == NULL};
     int rc;
 
     if (r == NULL)
@@ -430,7 +439,10 @@ finish(shard_pool *pool, request *r, cache_op op, shard_reply **out)
         shard_reply_free(v.made);
         return pool_fail(pool, rc, "%s", err);
     }
-    if (v.made != NULL) {
+    if (out == NULL) {
+        shard_reply_free(raw);
+        shard_reply_free(v.made);
+    } else if (v.made != NULL) {
         shard_reply_free(raw);
         *out = v.made;
     } else if (v.index >= 0) {
@@ -447,13 +459,8 @@ finish(shard_pool *pool, request *r, cache_op op, shard_reply **out)
 static int
 run(shard_pool *pool, const cache_cmd *c, cache_op op, shard_reply **out)
 {
-    shard_reply *reply = NULL;
-    int rc = finish(pool, submit(pool, MODE_BLOCKING, c), op, &reply);
+    int rc = finish(pool, submit(pool, MODE_BLOCKING, c), op, out);
 
-    if (out != NULL)
-        *out = reply;
-    else
-        shard_reply_free(reply);
     pool_settle(pool);
     return rc;
 }
@@ -472,7 +479,7 @@ deliver(shard_pool *pool, const shard_reply *reply, int status, void *ud)
 {
     cache_cb cb = *(cache_cb *)ud;
     char err[ERROR_MAX];
-    cache_view v = {NULL, -1};
+    cache_view v = {NULL, -1, false};
 
     free(ud);
     /* The reply is the engine's to free; elements may change in place. */
@@ -709,7 +716,7 @@ SHARD_API int
 shard_add(shard_pool *pool, int *stored, const char *key, size_t keylen,
           const char *value, size_t valuelen, unsigned ttl_seconds)
 {
-    shard_reply *r;
+    shard_reply *r = NULL;
     cache_cmd c;
     int rc;
 
@@ -779,7 +786,7 @@ SHARD_API int
 shard_touch(shard_pool *pool, int *found, const char *key, size_t keylen,
             unsigned ttl_seconds)
 {
-    shard_reply *r;
+    shard_reply *r = NULL;
     cache_cmd c;
     int rc;
 

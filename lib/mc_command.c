@@ -23,34 +23,35 @@ typedef enum mc_shape {
 
 typedef struct mc_spec {
     const char *name; /* as memcached spells it */
+    size_t len;       /* its length */
     mc_op op;         /* the command */
     mc_shape shape;   /* its words */
 } mc_spec;
 
 static const mc_spec specs[] = {
-    {"get", MC_GET, SHAPE_KEYS},
-    {"gets", MC_GETS, SHAPE_KEYS},
-    {"set", MC_SET, SHAPE_STORE},
-    {"add", MC_ADD, SHAPE_STORE},
-    {"replace", MC_REPLACE, SHAPE_STORE},
-    {"append", MC_APPEND, SHAPE_STORE},
-    {"prepend", MC_PREPEND, SHAPE_STORE},
-    {"cas", MC_CAS, SHAPE_CAS},
-    {"incr", MC_INCR, SHAPE_NUMBER},
-    {"decr", MC_DECR, SHAPE_NUMBER},
-    {"touch", MC_TOUCH, SHAPE_TOUCH},
-    {"delete", MC_DELETE, SHAPE_KEY},
-    {"version", MC_VERSION, SHAPE_NONE},
-    {"mset", MC_MSET, SHAPE_MSET},
+    {"get", 3, MC_GET, SHAPE_KEYS},
+    {"gets", 4, MC_GETS, SHAPE_KEYS},
+    {"set", 3, MC_SET, SHAPE_STORE},
+    {"add", 3, MC_ADD, SHAPE_STORE},
+    {"replace", 7, MC_REPLACE, SHAPE_STORE},
+    {"append", 6, MC_APPEND, SHAPE_STORE},
+    {"prepend", 7, MC_PREPEND, SHAPE_STORE},
+    {"cas", 3, MC_CAS, SHAPE_CAS},
+    {"incr", 4, MC_INCR, SHAPE_NUMBER},
+    {"decr", 4, MC_DECR, SHAPE_NUMBER},
+    {"touch", 5, MC_TOUCH, SHAPE_TOUCH},
+    {"delete", 6, MC_DELETE, SHAPE_KEY},
+    {"version", 7, MC_VERSION, SHAPE_NONE},
+    {"mset", 4, MC_MSET, SHAPE_MSET},
     /* health.c probes every backend with a PING. */
-    {"PING", MC_PROBE, SHAPE_ANYTHING},
+    {"PING", 4, MC_PROBE, SHAPE_ANYTHING},
 };
 
 static const mc_spec *
 find_spec(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-        if (strlen(specs[i].name) == len &&
+        if (specs[i].len == len && specs[i].name[0] == name[0] &&
             memcmp(specs[i].name, name, len) == 0)
             return &specs[i];
     }
@@ -100,6 +101,11 @@ parse_number(const char *s, size_t len, uint64_t max, uint64_t *out)
 
     if (len == 0 || len > 20)
         return -1;
+    if (len == 1 && (unsigned)(unsigned char)s[0] - '0' <= 9 &&
+        (uint64_t)(s[0] - '0') <= max) {
+        *out = (uint64_t)(s[0] - '0'); /* "0": the usual flags */
+        return 0;
+    }
     for (size_t i = 0; i < len; i++) {
         unsigned d = (unsigned)(unsigned char)s[i] - '0';
         if (d > 9 || v > (UINT64_MAX - d) / 10)
