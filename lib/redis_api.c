@@ -23,8 +23,7 @@ check_redis_pool(shard_pool *pool)
     if (!pool->conf->redis)
         return pool_fail(pool, SHARD_EUNSUPPORTED,
                          "pool '%s' is a memcached pool (redis: false): "
-                         "libshard does not serve commands on memcached "
-                         "pools yet",
+                         "use the cache API or shard_mc_command_argv()",
                          pool->conf->name);
     if (engine_closing(&pool->engine))
         return pool_fail(pool, SHARD_ECLOSED, "pool is being freed");

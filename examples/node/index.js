@@ -52,6 +52,7 @@ const CODES = {
   '-10': 'SHARD_ECLOSED',
   '-11': 'SHARD_EUNSUPPORTED',
   '-12': 'SHARD_ESTATE',
+  '-13': 'SHARD_ESERVER',
 };
 const ESTATE = -12;
 

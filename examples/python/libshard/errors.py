@@ -29,6 +29,7 @@ EPROTO = -9
 ECLOSED = -10
 EUNSUPPORTED = -11
 ESTATE = -12
+ESERVER = -13
 
 
 class Error(Exception):
