@@ -23,6 +23,7 @@ check_redis_pool(shard_pool *pool)
     if (!pool->conf->redis)
         return pool_fail(pool, SHARD_EUNSUPPORTED,
                          "pool '%s' is a memcached pool (redis: false): "
+                         "Redis commands do not apply to memcached pools; "
                          "use the cache API or shard_mc_command_argv()",
                          pool->conf->name);
     if (engine_closing(&pool->engine))
