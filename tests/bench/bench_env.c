@@ -236,6 +236,16 @@ bench_self_cpu_ns(void)
     return timeval_ns(ru.ru_utime) + timeval_ns(ru.ru_stime);
 }
 
+long
+bench_self_switches(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 uint64_t
 bench_proc_cpu_ns(pid_t pid)
 {

@@ -59,6 +59,10 @@ uint64_t bench_now_ns(void);
 /* This process's CPU time, user + system (getrusage), ns. */
 uint64_t bench_self_cpu_ns(void);
 
+/* Context switches of this process so far, voluntary and involuntary
+ * (getrusage). */
+long bench_self_switches(void);
+
 /* Process `pid`'s CPU time, utime + stime of /proc/PID/stat, ns (clock-tick
  * resolution, 10 ms); 0 when unknown. */
 uint64_t bench_proc_cpu_ns(pid_t pid);

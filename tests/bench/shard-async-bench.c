@@ -119,6 +119,7 @@ typedef struct abench {
     long done;                            /* requests answered this run */
     bool stopping;                        /* time is up: drain */
     bool closing;                         /* tearing down: ignore callbacks */
+    int only_depth;                       /* --depth: only this one, or 0 */
     bool broken[AM_COUNT];                /* failed once: skipped after */
     long misses[AM_COUNT];                /* nil values seen (never expected) */
     sample samples[CELLS][ENV_MAX_ROUNDS]; /* per cell, per round */
@@ -502,11 +503,35 @@ warm_up(abench *ab)
     memset(ab->misses, 0, sizeof(ab->misses));
 }
 
-/*
- * Round by round, each workload at each depth, every mode in turn,
- * starting from a different mode each round so that none always runs
- * first.
- */
+/* Whether `depth` is one of the depths and runs (--depth). */
+static bool
+depth_runs(const abench *ab, int depth)
+{
+    for (size_t d = 0; d < DEPTH_COUNT; d++) {
+        if (depths[d] == depth)
+            return ab->only_depth == 0 || ab->only_depth == depth;
+    }
+    return false;
+}
+
+/* Round `r` of workload `w` at depth `d`: every mode in turn, back to
+ * back, starting from a different mode each round so that none always
+ * runs first. */
+static void
+run_modes(abench *ab, int r, size_t w, size_t d)
+{
+    for (int k = 0; k < AM_COUNT; k++) {
+        int m = (k + r) % AM_COUNT;
+        int c = cell_of(m, w, d);
+        if (ab->broken[m])
+            continue;
+        if (run_once(ab, (amode)m, &workloads[w], depths[d], ab->args.seconds,
+                     &ab->samples[c][ab->sample_count[c]]) == 0)
+            ab->sample_count[c]++;
+    }
+}
+
+/* Round by round, each workload at each depth (or at --depth only). */
 static void
 run_rounds(abench *ab)
 {
@@ -514,16 +539,8 @@ run_rounds(abench *ab)
         fprintf(stderr, PROG ": round %d/%d\n", r + 1, ab->args.rounds);
         for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
             for (size_t d = 0; d < DEPTH_COUNT; d++) {
-                for (int k = 0; k < AM_COUNT; k++) {
-                    int m = (k + r) % AM_COUNT;
-                    int c = cell_of(m, w, d);
-                    if (ab->broken[m])
-                        continue;
-                    if (run_once(ab, (amode)m, &workloads[w], depths[d],
-                                 ab->args.seconds,
-                                 &ab->samples[c][ab->sample_count[c]]) == 0)
-                        ab->sample_count[c]++;
-                }
+                if (depth_runs(ab, depths[d]))
+                    run_modes(ab, r, w, d);
             }
         }
     }
@@ -586,59 +603,86 @@ print_figure(double v, const char *fmt, int width)
 }
 
 static void
+print_row(const abench *ab, int m, size_t w, size_t d)
+{
+    int c = cell_of(m, w, d);
+    double sp = spread(ab, c);
+
+    printf(" %-10s", mode_names[m]);
+    print_figure(median(ab, c, F_OPS), " %9.0f", 9);
+    if (sp < 0)
+        printf(" %7s", "n/a");
+    else
+        printf(" %6.0f%%", sp);
+    print_figure(median(ab, c, F_CPU), " %10.2f", 10);
+    if (m == AM_NUTCRACKER)
+        print_figure(median(ab, c, F_NUT), " %9.2f", 9);
+    else
+        printf(" %9s", "-");
+    print_figure(median(ab, c, F_TOTAL), " %9.2f", 9);
+    printf("\n");
+}
+
+static void
 print_figures(const abench *ab)
 {
     printf("%-8s %5s %-10s %9s %7s %10s %9s %9s\n", "workload", "depth", "mode",
            "ops/s", "spread", "client us", "proxy us", "total us");
     for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
         for (size_t d = 0; d < DEPTH_COUNT; d++) {
+            if (!depth_runs(ab, depths[d]))
+                continue;
             for (int m = 0; m < AM_COUNT; m++) {
-                int c = cell_of(m, w, d);
-                double sp = spread(ab, c);
                 if (m == 0)
                     printf("%-8s %5d", workloads[w].name, depths[d]);
                 else
                     printf("%-8s %5s", "", "");
-                printf(" %-10s", mode_names[m]);
-                print_figure(median(ab, c, F_OPS), " %9.0f", 9);
-                if (sp < 0)
-                    printf(" %7s", "n/a");
-                else
-                    printf(" %6.0f%%", sp);
-                print_figure(median(ab, c, F_CPU), " %10.2f", 10);
-                if (m == AM_NUTCRACKER)
-                    print_figure(median(ab, c, F_NUT), " %9.2f", 9);
-                else
-                    printf(" %9s", "-");
-                print_figure(median(ab, c, F_TOTAL), " %9.2f", 9);
-                printf("\n");
+                print_row(ab, m, w, d);
             }
         }
     }
 }
 
-/* libshard's median over mode `other`'s; negative when either is missing. */
+/*
+ * libshard's figure over mode `other`'s, round by round (within a round
+ * the modes of a cell run back to back, so a change of the machine's load
+ * between rounds cancels out), and the median of those ratios; negative
+ * when there is none.
+ */
 static double
 ratio(const abench *ab, int other, size_t w, size_t d, field f)
 {
-    double mine = median(ab, cell_of(AM_LIBSHARD, w, d), f);
-    double theirs = median(ab, cell_of(other, w, d), f);
+    int mine = cell_of(AM_LIBSHARD, w, d), theirs = cell_of(other, w, d);
+    int n = ab->sample_count[mine] < ab->sample_count[theirs]
+                ? ab->sample_count[mine]
+                : ab->sample_count[theirs];
+    double v[ENV_MAX_ROUNDS];
+    int k = 0;
 
-    return mine < 0 || theirs <= 0 ? -1.0 : mine / theirs;
+    for (int r = 0; r < n; r++) {
+        double below = field_of(&ab->samples[theirs][r], f);
+        if (below > 0)
+            v[k++] = field_of(&ab->samples[mine][r], f) / below;
+    }
+    return bench_median(v, k);
 }
 
 static void
 print_ratios(const abench *ab)
 {
-    printf("\nlibshard / other, from the medians (ops/s above 1 and cpu "
-           "below 1 favour libshard;\ncpu is total CPU per request: "
-           "nutcracker's rows include nutcracker)\n");
+    printf("\nlibshard / other: the median of the rounds' ratios (ops/s "
+           "above 1 and cpu below 1 favour\nlibshard; cpu is total CPU per "
+           "request: nutcracker's own included)\n");
     printf("%-8s %5s %17s %17s\n", "", "", "vs hiredis", "vs nutcracker");
     printf("%-8s %5s %8s %8s %8s %8s\n", "workload", "depth", "ops/s", "cpu",
            "ops/s", "cpu");
     for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
         for (size_t d = 0; d < DEPTH_COUNT; d++) {
-            printf("%-8s %5d", d == 0 ? workloads[w].name : "", depths[d]);
+            if (!depth_runs(ab, depths[d]))
+                continue;
+            printf("%-8s %5d",
+                   d == 0 || ab->only_depth ? workloads[w].name : "",
+                   depths[d]);
             print_figure(ratio(ab, AM_HIREDIS, w, d, F_OPS), " %8.2f", 8);
             print_figure(ratio(ab, AM_HIREDIS, w, d, F_TOTAL), " %8.2f", 8);
             print_figure(ratio(ab, AM_NUTCRACKER, w, d, F_OPS), " %8.2f", 8);
@@ -665,6 +709,8 @@ print_targets(const abench *ab)
 {
     size_t d = DEPTH_COUNT - 1;
 
+    if (!depth_runs(ab, depths[d]))
+        return;
     printf("\ntargets at %d in flight (reported, never asserted):\n",
            depths[d]);
     for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
@@ -769,10 +815,32 @@ teardown(abench *ab)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: " PROG " [--rounds N] [--seconds S] [--quick]\n"
+    fprintf(stderr, "usage: " PROG " [--rounds N] [--seconds S] [--quick] "
+                    "[--depth D]\n"
                     "  --rounds N   rounds of every cell (default 5)\n"
                     "  --seconds S  length of one run (default 1.0)\n"
-                    "  --quick      2 rounds of 0.2 s, unless given\n");
+                    "  --quick      2 rounds of 0.2 s, unless given\n"
+                    "  --depth D    only D requests in flight: 1, 16 or 256\n");
+}
+
+/* Takes --depth D out of argv (into ab->only_depth); false when D is not
+ * one of the depths. */
+static bool
+take_depth(abench *ab, int *argc, char **argv)
+{
+    int out = 1;
+
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--depth") != 0 || i + 1 == *argc) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        ab->only_depth = (int)strtol(argv[++i], NULL, 10);
+        if (!depth_runs(ab, ab->only_depth))
+            return false;
+    }
+    *argc = out;
+    return true;
 }
 
 int
@@ -782,7 +850,8 @@ main(int argc, char **argv)
     const bench_args defaults = {5, 1.0}, quick = {2, 0.2};
     int rc = 0;
 
-    if (!bench_parse_args(&ab.args, argc, argv, defaults, quick)) {
+    if (!take_depth(&ab, &argc, argv) ||
+        !bench_parse_args(&ab.args, argc, argv, defaults, quick)) {
         usage();
         return 2;
     }

@@ -74,6 +74,7 @@ typedef struct child_result {
     long misses;      /* nil values (never expected) */
     uint64_t cpu_ns;  /* its CPU over the loop, user + system */
     uint64_t wall_ns; /* the loop's length */
+    long switches;    /* its context switches over the loop */
     int failed;       /* a request failed: the figures are void */
 } child_result;
 
@@ -83,6 +84,7 @@ typedef struct sample {
     double app_us; /* the applications' CPU per request, us */
     double nut_us; /* nutcracker's CPU per request, us */
     double srv_us; /* the redis-servers' CPU per request, us */
+    double csw;    /* the applications' context switches per request */
 } sample;
 
 /* One application process's connection: one of the two. */
@@ -209,6 +211,7 @@ static void
 child_loop(client *cl, const bench_env *env, const workload *w, uint64_t rng,
            double seconds, child_result *res)
 {
+    long switches0 = bench_self_switches();
     uint64_t cpu0 = bench_self_cpu_ns(), start = bench_now_ns(), now;
     uint64_t end = start + (uint64_t)(seconds * 1e9);
 
@@ -222,6 +225,7 @@ child_loop(client *cl, const bench_env *env, const workload *w, uint64_t rng,
     } while (now < end);
     res->wall_ns = bench_now_ns() - start;
     res->cpu_ns = bench_self_cpu_ns() - cpu0;
+    res->switches = bench_self_switches() - switches0;
 }
 
 /*
@@ -298,13 +302,33 @@ spawn(pbench *pb, pmode m, const workload *w, int n, int *fds, pid_t *pids)
     return n;
 }
 
+/* Reads the `n` children's reports and adds them up into *sum (its ops
+ * field holding the sum of their rates); false when one failed. */
+static bool
+gather(pbench *pb, pmode m, int n, int fd, child_result *sum, double *rate)
+{
+    child_result res;
+
+    for (int i = 0; i < n; i++) {
+        if (!read_within(fd, &res, sizeof(res), (int)pb->args.seconds + 60) ||
+            res.failed || res.wall_ns == 0)
+            return false;
+        sum->ops += res.ops;
+        sum->cpu_ns += res.cpu_ns;
+        sum->switches += res.switches;
+        pb->misses[m] += res.misses;
+        *rate += (double)res.ops * 1e9 / (double)res.wall_ns;
+    }
+    return sum->ops > 0;
+}
+
 /* Starts the children together and adds up what they report. */
 static bool
 collect(pbench *pb, pmode m, int n, const int *fds, sample *out)
 {
-    child_result res;
-    uint64_t nut0, srv0, nut1, srv1, app = 0;
-    long ops = 0;
+    child_result sum = {0};
+    uint64_t nut0, srv0, nut1, srv1;
+    double ops;
     char byte;
     bool ok = true;
 
@@ -313,24 +337,16 @@ collect(pbench *pb, pmode m, int n, const int *fds, sample *out)
     server_cpu(pb, &nut0, &srv0);
     close(fds[3]); /* go: every child reads EOF */
     out->ops = 0;
-    for (int i = 0; i < n && ok; i++) {
-        ok = read_within(fds[4], &res, sizeof(res),
-                         (int)pb->args.seconds + 60) &&
-             !res.failed && res.wall_ns > 0;
-        if (!ok)
-            break;
-        ops += res.ops;
-        app += res.cpu_ns;
-        pb->misses[m] += res.misses;
-        out->ops += (double)res.ops * 1e9 / (double)res.wall_ns;
-    }
+    ok = ok && gather(pb, m, n, fds[4], &sum, &out->ops);
     server_cpu(pb, &nut1, &srv1);
-    if (!ok || ops == 0)
+    if (!ok)
         return false;
-    out->app_us = (double)app / 1000.0 / (double)ops;
+    ops = (double)sum.ops;
+    out->app_us = (double)sum.cpu_ns / 1000.0 / ops;
     out->nut_us =
         m == PM_NUTCRACKER ? (double)(nut1 - nut0) / 1000.0 / ops : 0.0;
-    out->srv_us = (double)(srv1 - srv0) / 1000.0 / (double)ops;
+    out->srv_us = (double)(srv1 - srv0) / 1000.0 / ops;
+    out->csw = (double)sum.switches / ops;
     return true;
 }
 
@@ -400,7 +416,7 @@ run_rounds(pbench *pb)
 /* ---- the report -------------------------------------------------------- */
 
 /* Which figure of a sample. */
-typedef enum field { F_OPS, F_APP, F_NUT, F_TOTAL, F_SRV } field;
+typedef enum field { F_OPS, F_APP, F_NUT, F_TOTAL, F_SRV, F_CSW } field;
 
 static double
 field_of(const sample *s, field f)
@@ -414,8 +430,10 @@ field_of(const sample *s, field f)
         return s->nut_us;
     case F_TOTAL:
         return s->app_us + s->nut_us;
-    default:
+    case F_SRV:
         return s->srv_us;
+    default:
+        return s->csw;
     }
 }
 
@@ -466,6 +484,7 @@ print_row(const pbench *pb, int m, size_t w, size_t p)
     else
         printf(" %6.0f%%", sp);
     print_figure(median(pb, m, w, p, F_APP), " %8.2f", 8);
+    print_figure(median(pb, m, w, p, F_CSW), " %7.2f", 7);
     if (m == PM_NUTCRACKER)
         print_figure(median(pb, m, w, p, F_NUT), " %9.2f", 9);
     else
@@ -478,9 +497,9 @@ print_row(const pbench *pb, int m, size_t w, size_t p)
 static void
 print_figures(const pbench *pb)
 {
-    printf("%-8s %5s %-10s %9s %7s %8s %9s %9s %11s\n", "workload", "procs",
-           "mode", "ops/s", "spread", "app us", "proxy us", "total us",
-           "servers us");
+    printf("%-8s %5s %-10s %9s %7s %8s %7s %9s %9s %11s\n", "workload", "procs",
+           "mode", "ops/s", "spread", "app us", "app csw", "proxy us",
+           "total us", "servers us");
     for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
         for (size_t p = 0; p < PROC_COUNTS; p++) {
             for (int m = 0; m < PM_COUNT; m++) {
@@ -494,20 +513,36 @@ print_figures(const pbench *pb)
     }
 }
 
+/*
+ * libshard's figure over nutcracker's, round by round (within a round the
+ * two modes of a cell run back to back, so a change of the machine's load
+ * between rounds cancels out), and the median of those ratios; negative
+ * when there is none.
+ */
 static double
 ratio(const pbench *pb, size_t w, size_t p, field f)
 {
-    double mine = median(pb, PM_LIBSHARD, w, p, f);
-    double theirs = median(pb, PM_NUTCRACKER, w, p, f);
+    int mine = cell_of(PM_LIBSHARD, w, p),
+        theirs = cell_of(PM_NUTCRACKER, w, p);
+    int n = pb->sample_count[mine] < pb->sample_count[theirs]
+                ? pb->sample_count[mine]
+                : pb->sample_count[theirs];
+    double v[ENV_MAX_ROUNDS];
+    int k = 0;
 
-    return mine < 0 || theirs <= 0 ? -1.0 : mine / theirs;
+    for (int r = 0; r < n; r++) {
+        double below = field_of(&pb->samples[theirs][r], f);
+        if (below > 0)
+            v[k++] = field_of(&pb->samples[mine][r], f) / below;
+    }
+    return bench_median(v, k);
 }
 
 static void
 print_ratios(const pbench *pb)
 {
-    printf("\nlibshard / nutcracker, from the medians (ops/s above 1 and "
-           "total CPU per request below 1 favour libshard)\n");
+    printf("\nlibshard / nutcracker: the median of the rounds' ratios (ops/s "
+           "above 1 and total CPU\nper request below 1 favour libshard)\n");
     printf("%-8s %5s %8s %8s\n", "workload", "procs", "ops/s", "cpu");
     for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
         for (size_t p = 0; p < PROC_COUNTS; p++) {
@@ -565,8 +600,9 @@ report(const pbench *pb)
            "redis-servers on 127.0.0.1; one nutcracker\n(ketama, fnv1a_64) "
            "for all N, or a libshard pool per process; ops/s = total "
            "requests per second;\napp us = the N processes' CPU per request "
-           "(getrusage, user + system); proxy us = nutcracker's\n"
-           "(/proc/PID/stat); total us = app + proxy; servers us = the "
+           "(getrusage, user + system); app csw = their context switches "
+           "per request;\nproxy us = nutcracker's CPU per request "
+           "(/proc/PID/stat); total us = app + proxy;\nservers us = the "
            "redis-servers' (context)\n\n");
     print_figures(pb);
     print_ratios(pb);
