@@ -555,38 +555,49 @@ print_ratios(const pbench *pb)
 }
 
 /*
- * What the CPU per request implies for a host of HOST_CORES cores, the
- * redis-servers elsewhere and the applications doing nothing but this:
- * nutcracker is one thread, so it serves at most one core's worth, and
- * the applications share the other cores; with libshard every core runs
+ * What the CPU per request of the cell at procs index `p` implies for a
+ * host of HOST_CORES cores, the redis-servers elsewhere and the
+ * applications doing nothing but this. One nutcracker is one thread: it
+ * serves at most one core's worth, the applications sharing the other
+ * cores. With a nutcracker per core as needed, every core's CPU goes to
+ * applications and proxies alike. With libshard every core runs
  * applications.
  */
 static void
+print_host_cell(const pbench *pb, size_t w, size_t p)
+{
+    double nut = median(pb, PM_NUTCRACKER, w, p, F_NUT);
+    double app = median(pb, PM_NUTCRACKER, w, p, F_APP);
+    double lib = median(pb, PM_LIBSHARD, w, p, F_TOTAL);
+    double one, apps, many;
+
+    if (nut <= 0 || app <= 0 || lib <= 0)
+        return;
+    one = 1e6 / nut;
+    apps = (HOST_CORES - 1) * 1e6 / app;
+    one = one < apps ? one : apps;
+    many = HOST_CORES * 1e6 / (app + nut);
+    printf(
+        "  %s, %d-process medians:\n"
+        "    one nutcracker       min(1e6 / %.2f, %d x 1e6 / %.2f) = %.0f/s\n"
+        "    a nutcracker a core  %d x 1e6 / (%.2f + %.2f) = %.0f/s\n"
+        "    libshard             %d x 1e6 / %.2f = %.0f/s (%.1fx one "
+        "nutcracker, %.1fx a nutcracker per core)\n",
+        workloads[w].name, proc_counts[p], nut, HOST_CORES - 1, app, one,
+        HOST_CORES, app, nut, many, HOST_CORES, lib, HOST_CORES * 1e6 / lib,
+        HOST_CORES * 1e6 / lib / one, HOST_CORES * 1e6 / lib / many);
+}
+
+static void
 print_host(const pbench *pb)
 {
-    size_t p = PROC_COUNTS - 1;
-
-    printf("\nimplied for a %d-core host, from the %d-process medians "
-           "(redis-servers elsewhere; the\napplications do nothing but "
-           "these requests):\n",
-           HOST_CORES, proc_counts[p]);
+    printf("\nimplied for a %d-core host (redis-servers elsewhere; the "
+           "applications do nothing but\nthese requests), requests per "
+           "second:\n",
+           HOST_CORES);
     for (size_t w = 0; w < WORKLOAD_COUNT; w++) {
-        double nut = median(pb, PM_NUTCRACKER, w, p, F_NUT);
-        double app = median(pb, PM_NUTCRACKER, w, p, F_APP);
-        double lib = median(pb, PM_LIBSHARD, w, p, F_TOTAL);
-        double proxy_max, apps_max, nut_max, lib_max;
-        if (nut <= 0 || app <= 0 || lib <= 0)
-            continue;
-        proxy_max = 1e6 / nut;
-        apps_max = (HOST_CORES - 1) * 1e6 / app;
-        nut_max = proxy_max < apps_max ? proxy_max : apps_max;
-        lib_max = HOST_CORES * 1e6 / lib;
-        printf("  %s: nutcracker 1e6 / %.2f us = %.0f/s (one thread); "
-               "applications %d x 1e6 / %.2f us = %.0f/s;\n"
-               "    through nutcracker at most %.0f/s; libshard %d x 1e6 "
-               "/ %.2f us = %.0f/s (%.1fx)\n",
-               workloads[w].name, nut, proxy_max, HOST_CORES - 1, app, apps_max,
-               nut_max, HOST_CORES, lib, lib_max, lib_max / nut_max);
+        print_host_cell(pb, w, 0);
+        print_host_cell(pb, w, PROC_COUNTS - 1);
     }
 }
 
