@@ -35,8 +35,8 @@ t0=$(date +%s)
 log="$root/build-demo.log"
 {
     [ -d "$build/meson-private" ] || meson setup "$build" -Dtests=false
-    # shard-cli and the library it links: the other examples are not used.
-    meson compile -C "$build" shard-cli
+    # shard-cli, the cache API's demo and the library they link.
+    meson compile -C "$build" shard-cli cache_demo
 } >"$log" 2>&1 || {
     cat "$log"
     exit 1
@@ -230,8 +230,7 @@ echo
 say "\$ shard-cli diff nutcracker.yml nutcracker-plus-one.yml   # a fifth server"
 "$cli" diff "$config" "$bigger" | indent || true
 
-step "memcached pools"
-say "check, locate and diff work on them today; commands arrive with"
-say "libshard's cache API (shard-cli says so), and this demo will show them."
+step "7. memcached pools: one program, both backends (the cache API)"
+sh "$root/examples/cache_demo.sh" "$build" | indent
 
 step "done in $(($(date +%s) - start)) s; servers stopped"
