@@ -65,8 +65,8 @@ struct shard_pool {
     command_cache commands; /* the commands it saw last */
     pthread_mutex_t servers_lock;   /* held to swap `servers` (a reload)
                                        and to read them on another thread */
-    struct retired_server *retired; /* servers a reload removed: kept while
-                                       connections still use them */
+    struct retired_server *retired; /* servers a reload removed: kept for
+                                       the connections still using them */
     char *watch_path;               /* shard_options.watch_config: the file */
     int64_t watch_next_us;          /* when to look at it next */
     struct stat watch_stat;         /* what it was at the last look */

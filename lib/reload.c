@@ -205,41 +205,17 @@ plan_commit(shard_pool *pool, reload_plan *p)
     e->env.timed = pool->conf->timeout_ms > 0;
 }
 
-/* True while a connection (a transaction's) still points at `r`. */
-static bool
-retired_in_use(const shard_pool *pool, const retired_server *r)
-{
-    for (size_t i = 0; i < pool->engine.nconns; i++) {
-        if (pool->engine.conns[i]->target == &r->server.target)
-            return true;
-    }
-    return false;
-}
-
 void
 reload_sweep(shard_pool *pool)
 {
-    retired_server **p = &pool->retired;
-
-    while (*p != NULL) {
-        retired_server *r = *p;
+    for (retired_server *r = pool->retired; r != NULL; r = r->next) {
         conn *c = r->server.conn;
-        if (c != NULL && c->head == NULL) {
-            /* Drained: closed and freed. */
-            engine_remove_conn(&pool->engine, c);
-            conn_free(c);
-            r->server.conn = NULL;
-        }
-        /* Nothing points at it any more: a pool whose config keeps
-         * changing must not keep every server it ever had. */
-        if (r->server.conn == NULL && !retired_in_use(pool, r)) {
-            *p = r->next;
-            server_release(&r->server);
-            free(r->identity);
-            free(r);
+        if (c == NULL || c->head != NULL)
             continue;
-        }
-        p = &r->next;
+        /* Drained: closed and freed; its server stays for transactions. */
+        engine_remove_conn(&pool->engine, c);
+        conn_free(c);
+        r->server.conn = NULL;
     }
 }
 
