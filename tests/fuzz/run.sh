@@ -44,7 +44,7 @@ if [ "$1" = "--merge" ]; then
 else
     seconds=$1
     case $seconds in
-    '' | *[!0-9]*) usage ;;
+    '' | *[!0-9]* | 0) usage ;; # 0 would be libFuzzer's "no limit"
     esac
 fi
 shift
