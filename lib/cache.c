@@ -15,6 +15,7 @@
 #include "dispatch.h"
 #include "mc_command.h"
 #include "mc_dispatch.h"
+#include "refstr.h"
 
 /* The calls, for the reply each backend gives to each. */
 typedef enum cache_op {
@@ -430,10 +431,14 @@ finish(shard_pool *pool, request *r, cache_op op, shard_reply **out)
 
     if (r == NULL)
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
-    addr = r->nfrags == 1 ? r->frags[0].addr : NULL; /* the server's */
-    if ((rc = dispatch_wait(pool, r, &raw)) != SHARD_OK)
+    /* The server's, held: a reload during the wait may remove it. */
+    addr = refstr_hold(r->nfrags == 1 ? r->frags[0].addr : NULL);
+    if ((rc = dispatch_wait(pool, r, &raw)) != SHARD_OK) {
+        refstr_drop(addr);
         return rc;
+    }
     rc = cache_result(op, pool->conf->redis, addr, raw, &v, err, sizeof(err));
+    refstr_drop(addr);
     if (rc != SHARD_OK) {
         shard_reply_free(raw);
         shard_reply_free(v.made);
@@ -471,7 +476,7 @@ typedef struct cache_cb {
     void *userdata;
     cache_op op;
     bool redis;
-    const char *addr; /* the server of a one-server call (the pool's) */
+    const char *addr; /* the server of a one-server call: a refstr held */
 } cache_cb;
 
 static void
@@ -486,6 +491,7 @@ deliver(shard_pool *pool, const shard_reply *reply, int status, void *ud)
     if (status == SHARD_OK)
         status = cache_result(cb.op, cb.redis, cb.addr, (shard_reply *)reply,
                               &v, err, sizeof(err));
+    refstr_drop(cb.addr);
     if (status != SHARD_OK) {
         if (reply != NULL)
             pool_fail(pool, status, "%s", err);
@@ -520,7 +526,7 @@ run_async(shard_pool *pool, request *(*send)(shard_pool *, const void *),
         free(cb);
         return pool_fail(pool, SHARD_ENOMEM, "out of memory");
     }
-    cb->addr = r->nfrags == 1 ? r->frags[0].addr : NULL;
+    cb->addr = refstr_hold(r->nfrags == 1 ? r->frags[0].addr : NULL);
     return async_track(pool, r, deliver, cb);
 }
 
@@ -543,7 +549,7 @@ set_done(request *child)
     child->reply = NULL;
     if (child->nfrags == 1 && child->frags[0].addr != NULL) {
         f->server = child->frags[0].server;
-        f->addr = child->frags[0].addr;
+        fragment_set_addr(f, child->frags[0].addr);
     }
     fragment_done(f, reply, child->status, child->errmsg);
     request_free(child);

@@ -186,7 +186,7 @@ void
 conn_answer_local(conn *c, fragment *f, shard_reply *reply)
 {
     f->server = c->server;
-    f->addr = c->target->addr;
+    fragment_set_addr(f, c->target->addr);
     if (c->head == NULL) {
         request_finish_local(f->req, reply);
         return;

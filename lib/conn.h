@@ -25,7 +25,8 @@ typedef struct conn conn;
 typedef struct conn_target {
     char *host; /* host name or address, or the unix socket path */
     int port;   /* 0 for a unix socket */
-    char *addr; /* "host:port" or the path, for messages */
+    char *addr; /* "host:port" or the path, for messages: a refstr, which
+                   fragments hold (fragment_set_addr) */
 } conn_target;
 
 /*

@@ -123,7 +123,7 @@ retry_done(request *retry)
     fragment_drop_args(f); /* the retry had the remaining ones */
     if (retry->nfrags == 1 && retry->frags[0].addr != NULL) {
         f->server = retry->frags[0].server;
-        f->addr = retry->frags[0].addr;
+        fragment_set_addr(f, retry->frags[0].addr);
     }
     fragment_done(f, reply, retry->status, retry->errmsg);
     request_free(retry);

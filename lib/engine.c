@@ -235,7 +235,7 @@ engine_send(engine *e, fragment *f, conn *c, int argc, const char **argv,
         return;
     }
     f->server = c->server;
-    f->addr = c->target->addr;
+    fragment_set_addr(f, c->target->addr);
     if (f->req->retries > 0 && f->resend == NULL)
         (void)fragment_keep_args(f, argc, argv, argvlen);
     rc = conn_send(c, f, argc, argv, argvlen, err, sizeof(err));

@@ -59,7 +59,7 @@ retry_done(request *retry)
     fragment_drop_args(f);
     if (retry->nfrags == 1 && retry->frags[0].addr != NULL) {
         f->server = retry->frags[0].server;
-        f->addr = retry->frags[0].addr;
+        fragment_set_addr(f, retry->frags[0].addr);
     }
     fragment_done(f, reply, retry->status, retry->errmsg);
     request_free(retry);

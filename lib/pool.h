@@ -27,7 +27,8 @@
 #include "stats_port.h"
 #include "topology.h"
 
-/* A server a reload removed, kept while connections still use it. */
+/* A server a reload removed, kept while connections still point at it
+ * (reload_sweep frees it). */
 typedef struct retired_server {
     struct server server;        /* moved out of the pool's array */
     char *identity;              /* its own copy: the old config is gone */
@@ -65,8 +66,8 @@ struct shard_pool {
     command_cache commands; /* the commands it saw last */
     pthread_mutex_t servers_lock;   /* held to swap `servers` (a reload)
                                        and to read them on another thread */
-    struct retired_server *retired; /* servers a reload removed: kept for
-                                       the connections still using them */
+    struct retired_server *retired; /* servers a reload removed: kept while
+                                       connections still use them */
     char *watch_path;               /* shard_options.watch_config: the file */
     int64_t watch_next_us;          /* when to look at it next */
     struct stat watch_stat;         /* what it was at the last look */

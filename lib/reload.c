@@ -205,17 +205,42 @@ plan_commit(shard_pool *pool, reload_plan *p)
     e->env.timed = pool->conf->timeout_ms > 0;
 }
 
+/* True while a connection (a transaction's) still points at `r`. */
+static bool
+retired_in_use(const shard_pool *pool, const retired_server *r)
+{
+    for (size_t i = 0; i < pool->engine.nconns; i++) {
+        if (pool->engine.conns[i]->target == &r->server.target)
+            return true;
+    }
+    return false;
+}
+
 void
 reload_sweep(shard_pool *pool)
 {
-    for (retired_server *r = pool->retired; r != NULL; r = r->next) {
+    retired_server **p = &pool->retired;
+
+    while (*p != NULL) {
+        retired_server *r = *p;
         conn *c = r->server.conn;
-        if (c == NULL || c->head != NULL)
+        if (c != NULL && c->head == NULL) {
+            /* Drained: closed and freed. */
+            engine_remove_conn(&pool->engine, c);
+            conn_free(c);
+            r->server.conn = NULL;
+        }
+        /* Once no connection points at it, it goes: a pool whose config
+         * keeps changing must not keep every server it ever had. Fragments
+         * still naming it hold their own reference to its address. */
+        if (r->server.conn == NULL && !retired_in_use(pool, r)) {
+            *p = r->next;
+            server_release(&r->server);
+            free(r->identity);
+            free(r);
             continue;
-        /* Drained: closed and freed; its server stays for transactions. */
-        engine_remove_conn(&pool->engine, c);
-        conn_free(c);
-        r->server.conn = NULL;
+        }
+        p = &r->next;
     }
 }
 

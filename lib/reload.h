@@ -7,7 +7,8 @@
 
 #include "pool.h"
 
-/* Closes the connections of retired servers that have drained. */
+/* Closes the connections of retired servers that have drained, and frees
+ * the retired servers no connection points at any more. */
 void reload_sweep(shard_pool *pool);
 
 /*

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "refstr.h"
 #include "request.h"
 
 request *
@@ -37,6 +38,7 @@ request_free(request *r)
         shard_reply_free(r->frags[i].reply);
         free(r->frags[i].errmsg);
         free(r->frags[i].resend);
+        refstr_drop(r->frags[i].addr);
     }
     free(r->key_frag);
     shard_reply_free(r->reply);
@@ -133,4 +135,13 @@ request_finish_local(request *r, shard_reply *reply)
         fragment_done(f, NULL, SHARD_ENOMEM, "out of memory");
     else
         fragment_done(f, reply, SHARD_OK, NULL);
+}
+
+void
+fragment_set_addr(fragment *f, const char *addr)
+{
+    const char *was = f->addr;
+
+    f->addr = refstr_hold(addr);
+    refstr_drop(was);
 }

@@ -65,7 +65,8 @@ typedef struct fragment_args {
 typedef struct fragment {
     request *req;          /* the request it belongs to */
     int server;            /* server index */
-    const char *addr;      /* its address, for messages */
+    const char *addr;      /* its server's address, for messages: a
+                              refstr it holds (fragment_set_addr) */
     struct conn *conn;     /* where it waits for its reply; NULL when done */
     struct fragment *next; /* next in conn's FIFO of pending fragments */
     shard_reply *reply;    /* its reply once in (kept from the reader) */
@@ -131,6 +132,13 @@ bool fragment_keep_args(fragment *f, int argc, const char **argv,
 
 /* Drops the copy: the fragment will not be retried any more. */
 void fragment_drop_args(fragment *f);
+
+/*
+ * Fragment `f` went to the server whose address is `addr` (a refstr): it
+ * holds it, so its messages can name the server after a reload removed
+ * it, and drops the address it held before.
+ */
+void fragment_set_addr(fragment *f, const char *addr);
 
 /*
  * Fragment `f` got its reply (taken over) or failed with `status` and

@@ -4,8 +4,8 @@
  * pool's engine: the subscription is a connection whose messages come to
  * on_message, and a question is an internal request on a second
  * connection, answered in ask_done. A switch swaps the server's address
- * strings; the old ones are kept until the pool is freed, since messages
- * of requests in flight point at them.
+ * strings; requests in flight hold the old address (a refstr) for their
+ * messages.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "refstr.h"
 #include "sentinel.h"
 
 /* Questions about one master no closer together than this. */
@@ -24,12 +25,6 @@
 
 static const char switch_channel[] = "+switch-master";
 static const conn_redis_login no_login = {NULL, 0};
-
-/* Address strings a switch replaced. */
-struct graveyard {
-    char *host, *addr;
-    struct graveyard *next;
-};
 
 /* One question in flight: which master it is about. */
 struct sentinel_ask {
@@ -64,24 +59,22 @@ move_server(sentinel *st, int index, const char *host, int port,
 {
     struct server *s = &st->health->servers[index];
     char addr[300];
-    struct graveyard *grave = malloc(sizeof(*grave));
 
-    if (s->target.port == port && strcmp(s->target.host, host) == 0) {
-        free(grave);
+    if (s->target.port == port && strcmp(s->target.host, host) == 0)
         return false;
-    }
     error_format(addr, sizeof(addr), "%s:%d", host, port);
-    char *new_host = strdup(host), *new_addr = strdup(addr);
-    if (grave == NULL || new_host == NULL || new_addr == NULL) {
-        free(grave);
+    char *new_host = strdup(host), *new_addr = refstr_new(addr);
+    if (new_host == NULL || new_addr == NULL) {
         free(new_host);
-        free(new_addr);
+        refstr_drop(new_addr);
         return false;
     }
-    *grave = (struct graveyard){s->target.host, s->target.addr, st->graves};
-    st->graves = grave;
     char was[300];
     error_format(was, sizeof(was), "%s", s->target.addr);
+    /* Fragments that went to the old address hold it (refstr); the host
+     * is only read to connect. */
+    free(s->target.host);
+    refstr_drop(s->target.addr);
     s->target.host = new_host;
     s->target.addr = new_addr;
     s->target.port = port;
@@ -357,7 +350,7 @@ sentinel_init(sentinel *st, const conf_pool *conf, health *h, engine *e,
         const conf_server *cs = &conf->sentinels[i];
         st->addrs[i].port = cs->port;
         st->addrs[i].host = strdup(cs->host);
-        st->addrs[i].addr = strdup(cs->addr);
+        st->addrs[i].addr = refstr_new(cs->addr);
         st->count++;
         if (st->addrs[i].host == NULL || st->addrs[i].addr == NULL) {
             free(found);
@@ -383,19 +376,11 @@ sentinel_init(sentinel *st, const conf_pool *conf, health *h, engine *e,
 void
 sentinel_release(sentinel *st)
 {
-    struct graveyard *g, *next;
-
     for (size_t i = 0; st->addrs != NULL && i < st->count; i++) {
         free(st->addrs[i].host);
-        free(st->addrs[i].addr);
+        refstr_drop(st->addrs[i].addr);
     }
     free(st->addrs);
     free(st->asked_us);
-    for (g = st->graves; g != NULL; g = next) {
-        next = g->next;
-        free(g->host);
-        free(g->addr);
-        free(g);
-    }
     memset(st, 0, sizeof(*st));
 }

@@ -34,7 +34,6 @@ typedef struct sentinel {
     int timeout_ms;              /* for the lookups at open */
     int64_t *asked_us;           /* per server: when last asked; 0: never */
     size_t asked_len;            /* in asked_us */
-    struct graveyard *graves;    /* addresses a switch replaced */
 } sentinel;
 
 /*

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "refstr.h"
 #include "server.h"
 
 int
@@ -15,7 +16,7 @@ server_init(struct server *s, size_t index, const conf_server *cs)
     s->live = true;
     s->target.port = cs->port;
     s->target.host = strdup(cs->host);
-    s->target.addr = strdup(cs->addr);
+    s->target.addr = refstr_new(cs->addr);
     if (s->target.host == NULL || s->target.addr == NULL) {
         server_release(s);
         return SHARD_ENOMEM;
@@ -27,6 +28,6 @@ void
 server_release(struct server *s)
 {
     free(s->target.host);
-    free(s->target.addr);
+    refstr_drop(s->target.addr);
     s->target.host = s->target.addr = NULL;
 }
