@@ -104,8 +104,9 @@ struct conn {
                                   since it connected */
     const fragment *expired;   /* the fragment it was closed for timing
                                   out; the others fail as collateral */
-    bool lost_work;            /* a fragment failed since it connected: its
-                                  close counts against the server */
+    bool lost_work;            /* a fragment failed since it connected, or
+                                  the server broke the protocol: its close
+                                  counts against the server */
     bool up;                   /* connected (the backend said so) and not
                                   closed since */
     uint64_t queued_bytes;     /* request bytes handed to the backend */
@@ -198,6 +199,13 @@ void conn_wrote(conn *c, size_t n);
 
 /* The connection is up (connect and handshake sent): reported once. */
 void conn_connected(conn *c);
+
+/*
+ * The server broke the protocol (a reply nobody asked for): closes the
+ * connection as conn_close does, and counts it against the server even
+ * when no fragment was waiting.
+ */
+void conn_fault(conn *c, int status, const char *msg);
 
 /* Health reports about the connection's server. */
 void conn_server_failed(conn *c, int status, const char *why);

@@ -1159,12 +1159,12 @@ unsolicited_reply(api a, int limit)
  * crashes the application. Run it with --filter='*unsolicited*' and
  * without .disabled to see it.
  */
-Test(faults, unsolicited_reply_is_not_a_crash_blocking, .disabled = true)
+Test(faults, unsolicited_reply_is_not_a_crash_blocking)
 {
     unsolicited_reply(BLOCKING, 0);
 }
 
-Test(faults, unsolicited_reply_is_not_a_crash_async, .disabled = true)
+Test(faults, unsolicited_reply_is_not_a_crash_async)
 {
     unsolicited_reply(ASYNC, 0);
 }
