@@ -150,7 +150,8 @@ conn_pop(conn *c)
 /*
  * An idle connection is checked before reuse once it has rested this long
  * (libcurl checks before reusing a connection): a server that closed it
- * meanwhile (its `timeout`, a restart) must not cost a request. Requests
+ * meanwhile (its `timeout`, a restart) must not cost a request, nor a
+ * reply it sent unasked be taken for the request's. Requests
  * closer together than 10 ms skip the check and its system call: a server
  * closes idle links after seconds, and restarts take longer than that.
  */

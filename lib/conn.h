@@ -74,7 +74,8 @@ typedef struct conn_ops {
      * size on the wire. */
     int (*send)(conn *c, fragment *f, int argc, const char **argv,
                 const size_t *argvlen, size_t *bytes, char *err, size_t errlen);
-    void (*read)(conn *c);  /* the socket is readable */
+    void (*read)(conn *c);  /* the socket is readable (or, idle, holds
+                               bytes: a reply nobody asked for) */
     void (*write)(conn *c); /* the socket is writable */
     /* Closes now; every queued fragment fails (conn_fail_reason). */
     void (*close)(conn *c);
