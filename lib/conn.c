@@ -150,7 +150,8 @@ conn_pop(conn *c)
 /*
  * An idle connection is checked before reuse once it has rested this long
  * (libcurl checks before reusing a connection): a server that closed it
- * meanwhile (its `timeout`, a restart) must not cost a request. Requests
+ * meanwhile (its `timeout`, a restart) must not cost a request, nor a
+ * reply it sent unasked be taken for the request's. Requests
  * closer together than 10 ms skip the check and its system call: a server
  * closes idle links after seconds, and restarts take longer than that.
  */
@@ -300,26 +301,45 @@ conn_gone(conn *c, const char *why, bool eof)
                            why);
 }
 
-/* False when the peer has closed the idle socket (or sent what nobody
- * asked for, which would be taken for the next reply). */
-static bool
-socket_alive(int fd)
+/* What an idle socket holds: nothing (still open), bytes nobody asked
+ * for, or the peer's close (or an error). */
+enum idle_state { IDLE_OPEN, IDLE_BYTES, IDLE_CLOSED };
+
+static enum idle_state
+idle_state(int fd)
 {
     char byte;
     ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
 
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    if (n > 0)
+        return IDLE_BYTES;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return IDLE_OPEN;
+    return IDLE_CLOSED;
 }
 
-/* Closes an idle connection the server has dropped, before reusing it. */
+/*
+ * Before reusing an idle connection: closes it if the server has dropped
+ * it, and has the backend read what the server sent meanwhile, which
+ * nobody asked for (the backend closes it for that), rather than take it
+ * for the next request's reply.
+ */
 static void
 drop_if_dead(conn *c, int64_t now_us)
 {
     if (c->head != NULL || c->since_us == 0 ||
-        now_us - c->since_us < IDLE_CHECK_US || !c->ops->connected(c) ||
-        socket_alive(c->fd))
+        now_us - c->since_us < IDLE_CHECK_US || !c->ops->connected(c))
         return;
-    conn_close(c, SHARD_ECLOSED, "the server closed the idle connection");
+    switch (idle_state(c->fd)) {
+    case IDLE_OPEN:
+        return;
+    case IDLE_BYTES:
+        c->ops->read(c);
+        return;
+    case IDLE_CLOSED:
+        conn_close(c, SHARD_ECLOSED, "the server closed the idle connection");
+        return;
+    }
 }
 
 bool
@@ -402,6 +422,14 @@ conn_close(conn *c, int status, const char *msg)
     c->close_status = status;
     error_format(c->close_msg, sizeof(c->close_msg), "%s", msg);
     c->ops->close(c);
+}
+
+void
+conn_fault(conn *c, int status, const char *msg)
+{
+    /* Its close counts against the server even with nothing waiting. */
+    c->lost_work = true;
+    conn_close(c, status, msg);
 }
 
 void

@@ -75,7 +75,8 @@ typedef struct conn_ops {
      * size on the wire. */
     int (*send)(conn *c, fragment *f, int argc, const char **argv,
                 const size_t *argvlen, size_t *bytes, char *err, size_t errlen);
-    void (*read)(conn *c);  /* the socket is readable */
+    void (*read)(conn *c);  /* the socket is readable (or, idle, holds
+                               bytes: a reply nobody asked for) */
     void (*write)(conn *c); /* the socket is writable */
     /* Closes now; every queued fragment fails (conn_fail_reason). */
     void (*close)(conn *c);
@@ -105,8 +106,9 @@ struct conn {
                                   since it connected */
     const fragment *expired;   /* the fragment it was closed for timing
                                   out; the others fail as collateral */
-    bool lost_work;            /* a fragment failed since it connected: its
-                                  close counts against the server */
+    bool lost_work;            /* a fragment failed since it connected, or
+                                  the server broke the protocol: its close
+                                  counts against the server */
     bool up;                   /* connected (the backend said so) and not
                                   closed since */
     uint64_t queued_bytes;     /* request bytes handed to the backend */
@@ -199,6 +201,13 @@ void conn_wrote(conn *c, size_t n);
 
 /* The connection is up (connect and handshake sent): reported once. */
 void conn_connected(conn *c);
+
+/*
+ * The server broke the protocol (a reply nobody asked for): closes the
+ * connection as conn_close does, and counts it against the server even
+ * when no fragment was waiting.
+ */
+void conn_fault(conn *c, int status, const char *msg);
 
 /* Health reports about the connection's server. */
 void conn_server_failed(conn *c, int status, const char *why);

@@ -1,9 +1,13 @@
 /*
- * Redis connections over hiredis async contexts. hiredis' event hooks are
- * pointed at the connection, which records the interest (conn.c passes it
- * on to the application's watch hook); the engine's poll loop reads it
- * directly. Replies are built as shard_reply objects by reply.c's reader
- * functions and handed to the fragments in order.
+ * Redis connections over hiredis async contexts. hiredis connects, keeps
+ * the socket's buffers and parses; the connection itself matches replies
+ * to what it sent: the login (AUTH, SELECT), then the fragments in order
+ * (conn.c's queue), or, on a subscriber, the channel's messages. A reply
+ * nobody asked for closes the connection (hiredis 0.14's own callbacks
+ * assert, which aborts the application). hiredis' event hooks are pointed
+ * at the connection, which records the interest (conn.c passes it on to
+ * the application's watch hook); the engine's poll loop reads it directly.
+ * Replies are built as shard_reply objects by reply.c's reader functions.
  */
 #include <errno.h>
 #include <hiredis/async.h>
@@ -19,11 +23,20 @@
 #include "nosigpipe.h"
 #include "reply.h"
 
+/* AUTH and SELECT: the most a login sends. */
+#define LOGIN_MAX 2
+
 /* The neutral connection first, so that a conn * is a redis_conn *. */
 typedef struct redis_conn {
     conn base;                     /* what the engine sees */
     const conn_redis_login *login; /* AUTH and SELECT: the pool's */
-    struct redisAsyncContext *ac;  /* NULL while not connected */
+    struct redisAsyncContext *ac;  /* NULL while not connected, and while
+                                      it closes */
+    const char *logins[LOGIN_MAX]; /* the login's commands, in order */
+    int nlogins;                   /* ... sent on this connect */
+    int logins_answered;           /* ... of them, answered */
+    size_t own_unsent;             /* bytes of our own commands (login,
+                                      SUBSCRIBE) not yet written */
     const char *channel;           /* a subscriber's channel, or NULL */
     conn_message_fn on_message;    /* ... gets its messages */
     void *message_ctx;             /* ... with this */
@@ -67,24 +80,51 @@ ev_del_write(void *data)
     conn_set_events(c, c->events & ~SHARD_WATCH_WRITE);
 }
 
-/* hiredis frees the context after this: forget it and its fd. */
+/* Why a fragment got no reply: our own close reason, or hiredis' error. */
+static void
+fail_reason(conn *c, const redisContext *ctx, const fragment *f, int *status,
+            char *msg, size_t len)
+{
+    if (conn_fail_reason(c, f, status, msg, len))
+        return;
+    /* Bytes that are not RESP: a server of another kind, or a broken one. */
+    *status = ctx->err == REDIS_ERR_PROTOCOL ? SHARD_EPROTO : SHARD_ECONN;
+    if (ctx->err == REDIS_ERR_EOF || ctx->err == 0)
+        error_format(msg, len, "server '%s' closed the connection",
+                     c->target->addr);
+    else
+        error_format(msg, len, "server '%s' connection failed: %s",
+                     c->target->addr, ctx->errstr);
+}
+
+/*
+ * hiredis frees the context after this. Every fragment still queued fails
+ * first (hiredis ran its callbacks with NULL there), while the context
+ * still holds the error; a send meanwhile is refused (rc->ac is NULL).
+ */
 static void
 ev_cleanup(void *data)
 {
     redis_conn *rc = data;
+    conn *c = &rc->base;
+    const redisContext *ctx = &rc->ac->c;
     char why[ERROR_MAX];
-
-    if (rc->base.close_status != 0)
-        error_format(why, sizeof(why), "%s", rc->base.close_msg);
-    else if (rc->ac != NULL && rc->ac->err != 0 && rc->ac->errstr[0] != '\0')
-        error_format(why, sizeof(why), "%s", rc->ac->errstr);
-    else
-        error_format(why, sizeof(why), "connection closed");
-    bool eof = rc->ac != NULL && rc->ac->err == REDIS_ERR_EOF;
+    fragment *f;
 
     rc->ac = NULL;
-    conn_gone(&rc->base, why, eof);
-    if (rc->on_message != NULL && !rc->base.env->closing)
+    while ((f = conn_pop(c)) != NULL) {
+        int status;
+        fail_reason(c, ctx, f, &status, why, sizeof(why));
+        conn_complete(c, f, NULL, 0, status, why);
+    }
+    if (c->close_status != 0)
+        error_format(why, sizeof(why), "%s", c->close_msg);
+    else if (ctx->err != 0 && ctx->errstr[0] != '\0')
+        error_format(why, sizeof(why), "%s", ctx->errstr);
+    else
+        error_format(why, sizeof(why), "connection closed");
+    conn_gone(c, why, ctx->err == REDIS_ERR_EOF);
+    if (rc->on_message != NULL && !c->env->closing)
         rc->on_message(rc->message_ctx, NULL);
 }
 
@@ -106,48 +146,18 @@ is_transient_error(const shard_reply *r)
     return false;
 }
 
-/* Why a fragment got no reply: our own close reason, or hiredis' error. */
+/* Fragment `f`, just popped, gets its reply `r` (taken over). */
 static void
-fail_reason(conn *c, const redisAsyncContext *ac, const fragment *f,
-            int *status, char *msg, size_t len)
+answer(conn *c, fragment *f, shard_reply *r)
 {
-    if (conn_fail_reason(c, f, status, msg, len))
-        return;
-    /* Bytes that are not RESP: a server of another kind, or a broken one. */
-    *status = ac->err == REDIS_ERR_PROTOCOL ? SHARD_EPROTO : SHARD_ECONN;
-    if (ac->err == REDIS_ERR_EOF || ac->err == 0)
-        error_format(msg, len, "server '%s' closed the connection",
-                     c->target->addr);
+    r->kept = true;
+    if (is_transient_error(r))
+        conn_server_failed(c, SHARD_OK, r->str);
     else
-        error_format(msg, len, "server '%s' connection failed: %s",
-                     c->target->addr, ac->errstr);
-}
-
-static void
-on_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    conn *c = ac->data;
-    fragment *f = privdata;
-    char msg[ERROR_MAX];
-    int status;
-
-    if (conn_pop(c) != f)
-        abort(); /* hiredis answers in order; anything else is a bug */
-    if (reply != NULL) {
-        shard_reply *r = reply;
-        r->kept = true;
-        if (is_transient_error(r))
-            conn_server_failed(c, SHARD_OK, r->str);
-        else
-            conn_server_answered(c);
-        if (r->type == SHARD_REPLY_ERROR &&
-            strncmp(r->str, "READONLY ", 9) == 0)
-            conn_server_not_master(c);
-        conn_complete(c, f, r, reply_resp_size(r), SHARD_OK, NULL);
-        return;
-    }
-    fail_reason(c, ac, f, &status, msg, sizeof(msg));
-    conn_complete(c, f, NULL, 0, status, msg);
+        conn_server_answered(c);
+    if (r->type == SHARD_REPLY_ERROR && strncmp(r->str, "READONLY ", 9) == 0)
+        conn_server_not_master(c);
+    conn_complete(c, f, r, reply_resp_size(r), SHARD_OK, NULL);
 }
 
 /* The server has no password to check (Redis 6+, then older wording). */
@@ -159,73 +169,220 @@ is_needless_auth(const shard_reply *r)
 }
 
 /*
- * AUTH or SELECT failed: the connection is of no use; fail what waits.
- * Except AUTH to a server without a password: twemproxy serves such a
- * pool, so libshard warns and goes on.
+ * The reply to AUTH or SELECT (`cmd`). Refused, the connection is of no
+ * use: it closes and what waits fails. Except AUTH to a server without a
+ * password: twemproxy serves such a pool, so libshard warns and goes on.
  */
 static void
-on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
+login_answered(conn *c, const char *cmd, const shard_reply *r)
 {
-    conn *c = ac->data;
-    const shard_reply *r = reply;
+    char msg[ERROR_MAX];
 
-    if (r == NULL || r->type != SHARD_REPLY_ERROR || c->close_status != 0)
+    if (r->type != SHARD_REPLY_ERROR)
         return;
-    if (strcmp(privdata, "AUTH") == 0 && is_needless_auth(r)) {
+    if (strcmp(cmd, "AUTH") == 0 && is_needless_auth(r)) {
         conn_server_warn(c, "has no password: redis_auth is ignored for "
                             "it, as twemproxy does");
         return;
     }
-    c->close_status = SHARD_ECONN;
-    error_format(c->close_msg, sizeof(c->close_msg),
-                 "server '%s' refused %s: %s", c->target->addr,
-                 (const char *)privdata, r->str);
-    redisAsyncFree(ac); /* deferred by hiredis until this callback returns */
+    error_format(msg, sizeof(msg), "server '%s' refused %s: %s",
+                 c->target->addr, cmd, r->str);
+    conn_close(c, SHARD_ECONN, msg);
+}
+
+/* A subscriber's message (or the SUBSCRIBE reply); an error closes it. */
+static void
+message_arrived(redis_conn *rc, const shard_reply *r)
+{
+    char msg[ERROR_MAX];
+
+    if (r->type != SHARD_REPLY_ERROR) {
+        rc->on_message(rc->message_ctx, r);
+        return;
+    }
+    error_format(msg, sizeof(msg), "server '%s' refused SUBSCRIBE: %s",
+                 rc->base.target->addr, r->str);
+    conn_close(&rc->base, SHARD_ECONN, msg);
+}
+
+/*
+ * A reply (NULL: the start of one) that no command waits for: a broken
+ * server or proxy. Taken for the next reply it would answer the wrong
+ * request, so the connection closes, and the fault counts against the
+ * server as a protocol error does. An error reply says why it came (a
+ * server refusing a connection: "-ERR max number of clients reached").
+ */
+static void
+stray_reply(conn *c, const shard_reply *r)
+{
+    char msg[ERROR_MAX];
+
+    if (r != NULL && r->type == SHARD_REPLY_ERROR)
+        error_format(msg, sizeof(msg),
+                     "server '%s' sent a reply nobody asked for: %s",
+                     c->target->addr, r->str);
+    else
+        error_format(msg, sizeof(msg),
+                     "server '%s' sent a reply nobody asked for",
+                     c->target->addr);
+    conn_fault(c, SHARD_EPROTO, msg);
+}
+
+/*
+ * The fragment a reply can answer: the oldest, once its command has
+ * wholly left (a server answers a command only after reading all of it).
+ * NULL when none can.
+ */
+static fragment *
+answerable(const conn *c)
+{
+    fragment *f = c->head;
+
+    return f != c->unsent ? f : NULL;
+}
+
+/* Someone waits for a reply: the login, a fragment, the subscription. */
+static bool
+owed(const redis_conn *rc)
+{
+    return rc->logins_answered < rc->nlogins || rc->on_message != NULL ||
+           answerable(&rc->base) != NULL;
+}
+
+/* Hands reply `r` (taken over) to whoever waits for it. */
+static void
+dispatch(redis_conn *rc, shard_reply *r)
+{
+    conn *c = &rc->base;
+    fragment *f;
+
+    if (rc->logins_answered < rc->nlogins) {
+        login_answered(c, rc->logins[rc->logins_answered++], r);
+    } else if (rc->on_message != NULL) {
+        message_arrived(rc, r);
+    } else if ((f = answerable(c)) != NULL) {
+        conn_pop(c);
+        answer(c, f, r);
+        return;
+    } else {
+        stray_reply(c, r);
+    }
+    shard_reply_free(r);
+}
+
+/* The reader holds part of a reply: bytes not parsed, or a reply begun. */
+static bool
+reader_in_reply(const redisReader *r)
+{
+#if HIREDIS_MAJOR >= 1
+    bool begun = r->ridx >= 0 && r->task[0]->type >= 0;
+#else
+    bool begun = r->ridx >= 0 && r->rstack[0].type >= 0;
+#endif
+    return r->pos < r->len || begun;
+}
+
+static void redis_write(conn *c);
+
+/*
+ * What hiredis' redisAsyncHandleRead does, with the replies matched here:
+ * read once, then hand every complete reply on. A read or parse error
+ * closes the context (ev_cleanup says why).
+ */
+static void
+redis_read(conn *c)
+{
+    redis_conn *rc = redis_of(c);
+    redisAsyncContext *ac = rc->ac;
+    void *reply;
+
+    if (ac == NULL)
+        return;
+    /* A connect(2) still in progress: hiredis finds out on a write. */
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        redis_write(c);
+        if (rc->ac != ac || !(ac->c.flags & REDIS_CONNECTED))
+            return;
+    }
+    if (redisBufferRead(&ac->c) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return;
+    }
+    for (;;) {
+        if (redisGetReplyFromReader(&ac->c, &reply) != REDIS_OK) {
+            redisAsyncFree(ac);
+            return;
+        }
+        if (reply == NULL)
+            break;
+        dispatch(rc, reply);
+        if (rc->ac != ac) /* closed, maybe connected again */
+            return;
+    }
+    /* Bytes of a reply nobody waits for would complete it later. */
+    if (!owed(rc) && reader_in_reply(ac->c.reader))
+        stray_reply(c, NULL);
 }
 
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
-    /* Failures reach every pending callback with ac->err, and the close
-     * (ev_cleanup) reports them. */
+    /* A failure closes the context, and ev_cleanup reports it. */
     if (status == REDIS_OK)
         conn_connected(ac->data);
 }
 
-static void
-on_disconnect(const redisAsyncContext *ac, int status)
+/* Appends `len` bytes to the context's output buffer for the next write. */
+static bool
+queue_bytes(redis_conn *rc, const char *data, size_t len)
 {
-    (void)ac;
-    (void)status;
+    sds grown = sdscatlen(rc->ac->c.obuf, data, len);
+
+    if (grown == NULL)
+        return false;
+    rc->ac->c.obuf = grown;
+    ev_add_write(&rc->base);
+    return true;
 }
 
-static int
-send_handshake(redis_conn *rc)
+/* Queues a command of our own (AUTH, SELECT, SUBSCRIBE): its bytes are no
+ * fragment's. */
+static bool
+queue_own(redis_conn *rc, const char *cmd, const char *arg)
+{
+    resp_buf *scratch = &rc->base.env->scratch;
+    const char *argv[2] = {cmd, arg};
+    size_t argvlen[2] = {strlen(cmd), strlen(arg)};
+    size_t len = resp_format(scratch, 2, argv, argvlen);
+
+    if (len == 0 || !queue_bytes(rc, scratch->data, len))
+        return false;
+    rc->own_unsent += len;
+    return true;
+}
+
+/* AUTH, then SELECT, then a subscriber's SUBSCRIBE, before any fragment. */
+static bool
+queue_login(redis_conn *rc)
 {
     const conn_redis_login *login = rc->login;
     char db[16];
-    int status = REDIS_OK;
 
-    if (login->auth != NULL)
-        status = redisAsyncCommand(rc->ac, on_handshake, "AUTH", "AUTH %b",
-                                   login->auth, strlen(login->auth));
-    if (status == REDIS_OK && login->db > 0) {
-        snprintf(db, sizeof(db), "%d", login->db);
-        status =
-            redisAsyncCommand(rc->ac, on_handshake, "SELECT", "SELECT %s", db);
+    rc->nlogins = 0;
+    rc->logins_answered = 0;
+    rc->own_unsent = 0;
+    if (login->auth != NULL) {
+        if (!queue_own(rc, "AUTH", login->auth))
+            return false;
+        rc->logins[rc->nlogins++] = "AUTH";
     }
-    return status;
-}
-
-/* Every message of a subscriber's channel (and the SUBSCRIBE reply). */
-static void
-on_subscribed(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    redis_conn *rc = privdata;
-
-    (void)ac;
-    if (reply != NULL)
-        rc->on_message(rc->message_ctx, reply);
+    if (login->db > 0) {
+        snprintf(db, sizeof(db), "%d", login->db);
+        if (!queue_own(rc, "SELECT", db))
+            return false;
+        rc->logins[rc->nlogins++] = "SELECT";
+    }
+    return rc->channel == NULL || queue_own(rc, "SUBSCRIBE", rc->channel);
 }
 
 static void
@@ -240,7 +397,6 @@ attach_hooks(redis_conn *rc, redisAsyncContext *ac)
     ac->ev.cleanup = ev_cleanup;
     ac->c.reader->fn = reply_reader_functions();
     redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
 static int
@@ -267,10 +423,7 @@ redis_connect(conn *c, char *err, size_t errlen)
     attach_hooks(rc, ac);
     /* hiredis learns that connect(2) finished from a write event. */
     ev_add_write(c);
-    if (send_handshake(rc) != REDIS_OK ||
-        (rc->channel != NULL &&
-         redisAsyncCommand(ac, on_subscribed, rc, "SUBSCRIBE %s",
-                           rc->channel) != REDIS_OK)) {
+    if (!queue_login(rc)) {
         conn_close(c, SHARD_ECONN, "could not queue AUTH/SELECT");
         error_format(err, errlen, "server '%s': could not queue AUTH/SELECT",
                      t->addr);
@@ -279,31 +432,27 @@ redis_connect(conn *c, char *err, size_t errlen)
     return SHARD_OK;
 }
 
+/* The command goes to the output buffer; no hiredis callback is kept. */
 static int
 redis_send(conn *c, fragment *f, int argc, const char **argv,
            const size_t *argvlen, size_t *bytes, char *err, size_t errlen)
 {
-    conn_env *env = c->env;
-    size_t len = resp_format(&env->scratch, argc, argv, argvlen);
+    redis_conn *rc = redis_of(c);
+    resp_buf *scratch = &c->env->scratch;
+    size_t len;
 
-    if (len == 0) {
-        error_format(err, errlen, "out of memory");
-        return SHARD_ENOMEM;
-    }
-    if (redisAsyncFormattedCommand(redis_of(c)->ac, on_reply, f,
-                                   env->scratch.data, len) != REDIS_OK) {
+    if (rc->ac == NULL) {
         error_format(err, errlen, "server '%s': connection is closing",
                      c->target->addr);
         return SHARD_ECONN;
     }
+    len = resp_format(scratch, argc, argv, argvlen);
+    if (len == 0 || !queue_bytes(rc, scratch->data, len)) {
+        error_format(err, errlen, "out of memory");
+        return SHARD_ENOMEM;
+    }
     *bytes = len;
     return SHARD_OK;
-}
-
-static void
-redis_read(conn *c)
-{
-    redisAsyncHandleRead(redis_of(c)->ac);
 }
 
 static void
@@ -350,12 +499,25 @@ send_queued(conn *c, redisAsyncContext *ac)
     return true;
 }
 
+/* `n` bytes left: our own commands' first, then the fragments'. */
+static void
+wrote(redis_conn *rc, size_t n)
+{
+    size_t own = n < rc->own_unsent ? n : rc->own_unsent;
+
+    rc->own_unsent -= own;
+    conn_wrote(&rc->base, n - own);
+}
+
 static void
 redis_write(conn *c)
 {
     redisAsyncContext *ac = redis_of(c)->ac;
-    size_t before = sdslen(ac->c.obuf);
+    size_t before;
 
+    if (ac == NULL)
+        return;
+    before = sdslen(ac->c.obuf);
     /* Connecting (hiredis completes it) or a failed send (hiredis closes
      * the context): hiredis' own path, under the SIGPIPE guard. */
     if (!(ac->c.flags & REDIS_CONNECTED) || ac->c.err != 0 ||
@@ -363,13 +525,17 @@ redis_write(conn *c)
         run_without_sigpipe(handle_write, ac);
     /* The write may have failed and freed the context. */
     if (redis_of(c)->ac == ac && sdslen(ac->c.obuf) < before)
-        conn_wrote(c, before - sdslen(ac->c.obuf));
+        wrote(redis_of(c), before - sdslen(ac->c.obuf));
 }
 
 static void
 redis_close(conn *c)
 {
-    redisAsyncFree(redis_of(c)->ac); /* runs every pending callback, NULL */
+    redis_conn *rc = redis_of(c);
+
+    /* NULL: already closing (ev_cleanup runs). */
+    if (rc->ac != NULL)
+        redisAsyncFree(rc->ac); /* ev_cleanup fails what is queued */
 }
 
 static bool

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -65,14 +66,19 @@ typedef struct command {
 
 struct harness_fake {
     int listen_fd;                /* bound to 127.0.0.1:port */
-    int wake[2];                  /* a byte on wake[1] stops the thread */
+    int wake[2];                  /* on wake[1]: 'x' stops the thread, 'p'
+                                     sends `push` */
     pthread_t thread;             /* serves every socket of this fake */
     bool running;                 /* thread started and not yet joined */
-    pthread_mutex_t lock;         /* guards mode, reply and the counters */
+    pthread_mutex_t lock;         /* guards mode, reply, push and the
+                                     counters */
+    pthread_cond_t pushed;        /* signalled when `push` has gone out */
     fake_mode mode;               /* what commands get */
     char *reply;                  /* FAKE_FIXED's answer, RESP-encoded */
     unsigned long commands;       /* commands read so far */
     unsigned long accepted;       /* connections accepted so far */
+    char *push;                   /* bytes for every client, not yet sent */
+    int push_sent;                /* clients the last push reached */
     client clients[FAKE_CLIENTS]; /* the thread's only */
     entry *store;                 /* FAKE_REDIS's keys; the thread's only */
     int port;                     /* the listening port */
@@ -312,9 +318,12 @@ static void
 accept_client(harness_fake *f)
 {
     int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int one = 1;
 
     if (fd < 0)
         return;
+    /* As Redis: a push must not wait for the client's delayed ACK. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     pthread_mutex_lock(&f->lock);
     f->accepted++;
     pthread_mutex_unlock(&f->lock);
@@ -346,6 +355,46 @@ poll_set(const harness_fake *f, struct pollfd *pfd, int *slot)
     return n;
 }
 
+/* Sends the pending push to every client (a client that does not take it
+ * all at once goes), and tells the waiting test. */
+static void
+send_push(harness_fake *f)
+{
+    int sent = 0;
+
+    pthread_mutex_lock(&f->lock);
+    for (int i = 0; f->push != NULL && i < FAKE_CLIENTS; i++) {
+        client *c = &f->clients[i];
+        size_t len = strlen(f->push);
+        if (c->fd < 0)
+            continue;
+        if (send(c->fd, f->push, len, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+            (ssize_t)len)
+            sent++;
+        else
+            drop_client(c);
+    }
+    free(f->push);
+    f->push = NULL;
+    f->push_sent = sent;
+    pthread_cond_broadcast(&f->pushed);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* A byte on the wake-up pipe: false when it says stop. */
+static bool
+woken(harness_fake *f)
+{
+    char cmd = 'x';
+
+    if (read(f->wake[0], &cmd, 1) != 1 && errno == EINTR)
+        return true;
+    if (cmd != 'p')
+        return false;
+    send_push(f);
+    return true;
+}
+
 static void *
 serve(void *arg)
 {
@@ -361,7 +410,7 @@ serve(void *arg)
                 continue;
             return NULL;
         }
-        if (pfd[0].revents != 0)
+        if (pfd[0].revents != 0 && !woken(f))
             return NULL;
         if (pfd[1].revents != 0)
             accept_client(f);
@@ -408,6 +457,7 @@ fake_new(fake_mode mode, const char *reply)
         f->clients[i].fd = -1;
     f->mode = mode;
     pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->pushed, NULL);
     f->listen_fd = listen_loopback(&f->port);
     if (f->listen_fd < 0 || pipe2(f->wake, O_CLOEXEC) != 0 ||
         (reply != NULL && (f->reply = strdup(reply)) == NULL)) {
@@ -465,6 +515,28 @@ harness_fake_set_silent(harness_fake *f)
     pthread_mutex_lock(&f->lock);
     f->mode = FAKE_SILENT;
     pthread_mutex_unlock(&f->lock);
+}
+
+int
+harness_fake_push(harness_fake *f, const char *bytes)
+{
+    char *copy = strdup(bytes);
+    int sent;
+
+    if (copy == NULL)
+        return -1;
+    pthread_mutex_lock(&f->lock);
+    free(f->push);
+    f->push = copy;
+    pthread_mutex_unlock(&f->lock);
+    if (write(f->wake[1], "p", 1) != 1)
+        return -1;
+    pthread_mutex_lock(&f->lock);
+    while (f->push != NULL)
+        pthread_cond_wait(&f->pushed, &f->lock);
+    sent = f->push_sent;
+    pthread_mutex_unlock(&f->lock);
+    return sent;
 }
 
 int
@@ -541,6 +613,8 @@ harness_fake_stop(harness_fake *f)
     if (f->listen_fd >= 0)
         close(f->listen_fd);
     pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->pushed);
+    free(f->push);
     free(f->reply);
     free(f);
 }

@@ -36,6 +36,14 @@ void harness_fake_set_reply(harness_fake *f, const char *reply);
 /* Stops answering (a silent listener from now on). */
 void harness_fake_set_silent(harness_fake *f);
 
+/*
+ * Sends `bytes` now, unasked, to every client connected (a reply nobody
+ * asked for, as a broken server or proxy sends one). Returns once the
+ * fake's thread has sent them: the number of clients that got them, or -1
+ * on failure.
+ */
+int harness_fake_push(harness_fake *f, const char *bytes);
+
 /* Its TCP port on 127.0.0.1, and "127.0.0.1:port". */
 int harness_fake_port(const harness_fake *f);
 const char *harness_fake_addr(const harness_fake *f);

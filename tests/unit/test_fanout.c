@@ -5,10 +5,22 @@
 
 #include "engine.h"
 #include "fanout.h"
+#include "refstr.h"
 
 static engine eng;
 
 /* A finished request over `nfrags` fragments, keys mapped by key_frag. */
+/* Fragment `f` went to `addr` (copied into a refstr, as a server's is). */
+static void
+went_to(fragment *f, const char *addr)
+{
+    char *a = refstr_new(addr);
+
+    cr_assert_not_null(a);
+    fragment_set_addr(f, a);
+    refstr_drop(a);
+}
+
 static request *
 made_request(join_kind join, size_t nfrags, const int *key_frag, size_t nkeys)
 {
@@ -22,7 +34,7 @@ made_request(join_kind join, size_t nfrags, const int *key_frag, size_t nkeys)
     memcpy(r->key_frag, key_frag, nkeys * sizeof(int));
     for (size_t j = 0; j < nfrags; j++) {
         r->frags[j].server = (int)j;
-        r->frags[j].addr = j == 0 ? "10.0.0.1:6379" : "10.0.0.2:6379";
+        went_to(&r->frags[j], j == 0 ? "10.0.0.1:6379" : "10.0.0.2:6379");
     }
     return r;
 }

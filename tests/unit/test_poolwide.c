@@ -8,6 +8,7 @@
 #include "command.h"
 #include "engine.h"
 #include "poolwide.h"
+#include "refstr.h"
 
 #define CURSOR_MAX (((uint64_t)1 << POOLWIDE_CURSOR_BITS) - 1)
 
@@ -22,6 +23,17 @@ static conf_server three[] = {
 
 /* Where each server of a pool is reached now: the same for all here. */
 static struct server live[POOLWIDE_MAX_SERVERS];
+
+/* Fragment `f` went to `addr` (copied into a refstr, as a server's is). */
+static void
+went_to(fragment *f, const char *addr)
+{
+    char *a = refstr_new(addr);
+
+    cr_assert_not_null(a);
+    fragment_set_addr(f, a);
+    refstr_drop(a);
+}
 
 static void
 setup(void)
@@ -251,7 +263,7 @@ made_request(join_kind join, const char *name, size_t nfrags)
     r->name = name;
     for (size_t j = 0; j < nfrags; j++) {
         r->frags[j].server = (int)j;
-        r->frags[j].addr = addrs[j];
+        went_to(&r->frags[j], addrs[j]);
     }
     return r;
 }
@@ -407,7 +419,7 @@ scan_request(size_t server, uint64_t sent, uint64_t *key)
         *key, server, 3,
         poolwide_cursor_make(*key, server, addrs[server], sent)};
     r->frags[0].server = (int)server;
-    r->frags[0].addr = addrs[server];
+    went_to(&r->frags[0], addrs[server]);
     return r;
 }
 
