@@ -12,6 +12,17 @@
             p.execute()           # [1, b'1']
         pool.stats()["alpha"]["requests"]
 
+    # The cache API: the same calls and results on Redis and memcached pools
+        pool.set("user:1", b"ada", ttl=3600)
+        pool.get("user:1")                     # b'ada' (None: a miss)
+        pool.mget(["user:1", "nope"])          # [b'ada', None]
+        pool.add("user:1", b"bob")             # False: it exists
+        pool.incr("n"), pool.touch("n", 60), pool.delete("n")
+
+    # A memcached pool's commands by name (shard_mc_command_argv)
+        mc.mc_command("set", "k", 0, 0, b"v")  # 'STORED'
+        mc.mc_command("get", "k", "x")         # [b'v', None]
+
 Keys go to exactly the server twemproxy 0.5 would choose from the same
 file; MGET, DEL, UNLINK, TOUCH, EXISTS and MSET are split across servers
 and joined. Replies are bytes, str (a status), int, None, list; an error
@@ -24,12 +35,13 @@ install``), not a compiler. ``libshard.load(path)`` picks a library.
 
 from ._native import load
 from ._version import __version__
-from .errors import (ConfigError, Error, ReplyError, ShardConnectionError,
-                     ShardError, ShardTimeoutError)
+from .errors import (ConfigError, Error, InvalidArgumentError, ReplyError,
+                     ShardConnectionError, ShardError, ShardTimeoutError)
 from .pool import Event, Pipeline, Pool, Server
 
 __all__ = [
-    "ConfigError", "Error", "Event", "Pipeline", "Pool", "ReplyError",
+    "ConfigError", "Error", "Event", "InvalidArgumentError", "Pipeline",
+    "Pool", "ReplyError",
     "Server", "ShardConnectionError", "ShardError", "ShardTimeoutError",
     "check_config", "load", "library_version", "strerror",
     "__version__",
