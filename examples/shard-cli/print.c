@@ -45,11 +45,10 @@ print_quoted(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-/* How integers are shown: memcached's incr and decr give unsigned 64-bit
- * numbers, Redis's signed ones. */
+/* How a reply is shown beyond tty or raw. */
 typedef struct print_opts {
-    bool tty;           /* as on a terminal, else raw */
-    bool unsigned_ints; /* INTEGER replies as uint64_t */
+    bool unsigned_ints; /* INTEGER replies as uint64_t: memcached's incr and
+                           decr give unsigned 64-bit numbers, Redis signed */
 } print_opts;
 
 static int print_tty(FILE *out, const shard_reply *r, const char *prefix,
@@ -165,7 +164,7 @@ print_raw(FILE *out, const shard_reply *r, const print_opts *o)
 int
 print_reply(FILE *out, const shard_reply *r, bool tty, bool unsigned_ints)
 {
-    print_opts o = {tty, unsigned_ints};
+    print_opts o = {unsigned_ints};
 
     if (tty)
         return print_tty(out, r, "", &o);

@@ -4,10 +4,10 @@
  *   shard-cli check FILE
  *   shard-cli -c FILE [-p POOL] locate KEY...
  *   shard-cli -c FILE [-p POOL] [-s INDEX] [-r N] [--raw] [COMMAND ARG...]
+ *   shard-cli diff OLD.yml NEW.yml [-p POOL] [--keys FILE | --sample N]
  *
  * COMMAND is a Redis command, or on a memcached pool a memcached one in
  * the argv form of shard_mc_command_argv ("set k 0 0 v").
- *   shard-cli diff OLD.yml NEW.yml [-p POOL] [--keys FILE | --sample N]
  *
  * This file reads the command line, opens the pool and sends commands;
  * shard-cli(1) is the manual.
