@@ -623,6 +623,10 @@ class Pool {
    * (the other keys still have theirs). Split per server, in parallel.
    */
   mget(keys) {
+    if (typeof keys === 'string' || keys instanceof Uint8Array || keys == null ||
+        typeof keys[Symbol.iterator] !== 'function') {
+      return Promise.reject(new TypeError('mget takes an array of keys'));
+    }
     if (Array.isArray(keys) && keys.length === 0) return Promise.resolve([]);
     return this._cacheReply(() => {
       const k = [...keys].map(bytes);

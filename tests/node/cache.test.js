@@ -164,6 +164,7 @@ async function cacheScript(p) {
   ];
   await assert.rejects(p.incr(n, 2n ** 63n), RangeError);
   await assert.rejects(p.set(a, 'v', -1), RangeError);
+  await assert.rejects(p.mget(a), TypeError); // one key, not its characters
   return out;
 }
 

@@ -224,6 +224,8 @@ def cache_script(pool):
         pool.incr(n, 2**63)
     with pytest.raises(ValueError):
         pool.set(a, "v", ttl=-1)
+    with pytest.raises(TypeError):
+        pool.mget(a)  # one key, not a list of its characters
     return out
 
 

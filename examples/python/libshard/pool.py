@@ -362,6 +362,8 @@ class Pool:
         bytes, None for a miss, or a ReplyError naming the server for a
         key whose server failed (the other keys still have theirs). The
         keys are split per server and asked in parallel."""
+        if isinstance(keys, (str, bytes, bytearray, memoryview)):
+            raise TypeError("mget takes an iterable of keys, not one key")
         keys = list(keys)
         if not keys:
             return []
