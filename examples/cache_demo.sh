@@ -2,7 +2,8 @@
 # The cache API's demo: starts two redis-servers and two memcached on free
 # loopback ports, writes a Redis pool and a memcached pool with the same
 # settings, and runs the same program (examples/cache_demo.c), unchanged,
-# on each; then shows that both printed the same thing.
+# on each; then shows that both printed the same thing, and shard-cli
+# reading the memcached pool with memcached's own get.
 #
 #   examples/cache_demo.sh [BUILD_DIR]
 #
@@ -92,3 +93,14 @@ if diff "$scratch/redis.out" "$scratch/memcached.out" | grep -v "pool '" |
     exit 1
 fi
 echo "=== same results on both backends"
+
+# shard-cli sends memcached's own commands on the same pool, printed as
+# redis-cli prints Redis replies: what the program left there.
+cli="$build/examples/shard-cli/shard-cli"
+if [ -x "$cli" ]; then
+    echo
+    echo "=== shard-cli on the memcached pool: its commands, split per server"
+    echo "\$ shard-cli -c memcached.yml get demo:a demo:b demo:c demo:absent"
+    "$cli" -c "$scratch/memcached.yml" --no-raw get demo:a demo:b demo:c \
+        demo:absent
+fi

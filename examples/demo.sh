@@ -9,7 +9,9 @@
 #   3. libshard opens the same file and reads every key back (Python);
 #   4. MGETs of 100 keys per second, through nutcracker and libshard;
 #   5. one server killed: what nutcracker and libshard answer;
-#   6. shard-cli locate and diff on the same file.
+#   6. shard-cli locate and diff on the same file;
+#   7. memcached pools: the cache API on both backends, and shard-cli
+#      sending memcached's get (examples/cache_demo.sh).
 # Everything it started is stopped at the end, also on failure or ^C.
 set -eu
 
@@ -230,7 +232,7 @@ echo
 say "\$ shard-cli diff nutcracker.yml nutcracker-plus-one.yml   # a fifth server"
 "$cli" diff "$config" "$bigger" | indent || true
 
-step "7. memcached pools: one program, both backends (the cache API)"
+step "7. memcached pools: one program, both backends (the cache API); shard-cli"
 sh "$root/examples/cache_demo.sh" "$build" | indent
 
 step "done in $(($(date +%s) - start)) s; servers stopped"

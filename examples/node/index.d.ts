@@ -46,6 +46,29 @@ export class Pool {
   reloadYaml(text: string | Buffer): Promise<void>;
   command(...args: Arg[]): Promise<Value>;
   commandServer(index: number, ...args: Arg[]): Promise<Value>;
+  /**
+   * A memcached command on a `redis: false` pool, as the words of its
+   * ASCII protocol without the byte count (shard_mc_command_argv):
+   * mcCommand('set', 'k', 0, 0, 'v'), mcCommand('get', 'k', 'x').
+   * Integers are unsigned 64-bit (a bigint beyond 2^53).
+   */
+  mcCommand(...args: Arg[]): Promise<Value>;
+  /** The cache API: the same results on Redis and memcached pools. */
+  get(key: Arg): Promise<Buffer | null>;
+  /** Per key, in order: the value, null for a miss, or a ReplyError naming a failed server. */
+  mget(keys: Arg[]): Promise<Array<Buffer | null | ReplyError>>;
+  /** ttl in seconds, 0 (the default): no expiry. */
+  set(key: Arg, value: Arg, ttl?: number): Promise<void>;
+  /** Per key, in order: true stored, or a ReplyError naming the failed server. */
+  mset(entries: Record<string, Arg> | Map<Arg, Arg> | Array<[Arg, Arg]>, ttl?: number): Promise<Array<true | ReplyError>>;
+  /** true when stored, false when the key existed (nothing changed). */
+  add(key: Arg, value: Arg, ttl?: number): Promise<boolean>;
+  delete(key: Arg): Promise<void>;
+  /** The new value, or null when the key does not exist. */
+  incr(key: Arg, delta?: number | bigint): Promise<number | bigint | null>;
+  decr(key: Arg, delta?: number | bigint): Promise<number | bigint | null>;
+  /** true when the key existed (its expiry changed), false when not. */
+  touch(key: Arg, ttl: number): Promise<boolean>;
   pipeline(): Pipeline;
   stats(): any;
   statsPrometheus(): string;

@@ -10,6 +10,11 @@
  *   pool.locate('user:1');                            // { index, name, addr }
  *   await pool.pipeline().command('INCR', 'n').command('GET', 'n').exec();
  *   pool.stats().alpha.requests;
+ *   // the cache API, the same on Redis and memcached pools:
+ *   await pool.set('user:1', 'ada', 3600); await pool.get('user:1');
+ *   await pool.mget(['user:1', 'nope']);              // [<Buffer 61 64 61>, null]
+ *   // a memcached pool's commands by name:
+ *   await mc.mcCommand('set', 'k', 0, 0, 'v');        // 'STORED'
  *   await pool.close();
  *
  * A call that can block (a command, a pipeline) runs on one of koffi's
@@ -178,6 +183,17 @@ function declare(lib) {
     serverAddr: f('const char *shard_pool_server_addr(void *pool, size_t index)'),
     command: f('int shard_command_argv(void *pool, _Out_ void **out, int argc, void **argv, size_t *argvlen)'),
     commandServer: f('int shard_command_server_argv(void *pool, size_t index, _Out_ void **out, int argc, void **argv, size_t *argvlen)'),
+    mcCommand: f('int shard_mc_command_argv(void *pool, _Out_ void **out, int argc, void **argv, size_t *argvlen)'),
+    // The cache API (include/shard/cache.h).
+    get: f('int shard_get(void *pool, _Out_ void **out, const uint8_t *key, size_t keylen)'),
+    mget: f('int shard_mget(void *pool, _Out_ void **out, size_t nkeys, void **keys, size_t *keylens)'),
+    set: f('int shard_set(void *pool, const uint8_t *key, size_t keylen, const uint8_t *value, size_t valuelen, unsigned int ttl)'),
+    mset: f('int shard_mset(void *pool, _Out_ void **out, size_t n, void **keys, size_t *keylens, void **values, size_t *valuelens, unsigned int ttl)'),
+    add: f('int shard_add(void *pool, _Out_ int *stored, const uint8_t *key, size_t keylen, const uint8_t *value, size_t valuelen, unsigned int ttl)'),
+    del: f('int shard_delete(void *pool, const uint8_t *key, size_t keylen)'),
+    incr: f('int shard_incr(void *pool, _Out_ void **out, const uint8_t *key, size_t keylen, uint64_t delta)'),
+    decr: f('int shard_decr(void *pool, _Out_ void **out, const uint8_t *key, size_t keylen, uint64_t delta)'),
+    touch: f('int shard_touch(void *pool, _Out_ int *found, const uint8_t *key, size_t keylen, unsigned int ttl)'),
     append: f('int shard_append_argv(void *pool, int argc, void **argv, size_t *argvlen)'),
     getReply: f('int shard_get_reply(void *pool, _Out_ void **out)'),
     replyType: f('int shard_reply_type(void *r)'),
@@ -258,14 +274,44 @@ function argv(args) {
   };
 }
 
-function value(n, reply) {
+// A key or value as a Buffer koffi passes as a pointer (never NULL).
+function bytes(v) {
+  const b = encode(v);
+  return { ptr: b.length ? b : EMPTY, len: b.length };
+}
+
+function ttlOf(ttl) {
+  if (!Number.isInteger(ttl) || ttl < 0 || ttl > 0xffffffff) {
+    throw new RangeError(`ttl must be a whole number of seconds from 0 (no expiry) to 2^32 - 1, not ${ttl}`);
+  }
+  return ttl;
+}
+
+function deltaOf(delta) {
+  const d = typeof delta === 'bigint' ? delta : Number.isInteger(delta) ? BigInt(delta) : null;
+  if (d === null || d < 0n || d >= 2n ** 63n) {
+    throw new RangeError(`delta must be a whole number from 0 to 2^63 - 1, not ${delta}`);
+  }
+  return d;
+}
+
+/** memcached's unsigned 64-bit integers: a number, a BigInt beyond 2^53. */
+function unsignedOf(v) {
+  const big = BigInt.asUintN(64, BigInt(v));
+  return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+}
+
+function value(n, reply, unsigned = false) {
   switch (n.replyType(reply)) {
     case REPLY_NIL: return null;
-    case REPLY_INTEGER: return n.replyInteger(reply);
+    case REPLY_INTEGER: {
+      const v = n.replyInteger(reply);
+      return unsigned ? unsignedOf(v) : v;
+    }
     case REPLY_ARRAY: {
       const out = [];
       const count = Number(n.replyLen(reply));
-      for (let i = 0; i < count; i++) out.push(value(n, n.replyAt(reply, i)));
+      for (let i = 0; i < count; i++) out.push(value(n, n.replyAt(reply, i), unsigned));
       return out;
     }
     default: break;
@@ -282,9 +328,9 @@ function value(n, reply) {
 }
 
 /** Converts and frees a reply of a blocking call. */
-function take(n, reply) {
+function take(n, reply, unsigned = false) {
   try {
-    return value(n, reply);
+    return value(n, reply, unsigned);
   } finally {
     n.replyFree(reply);
   }
@@ -499,6 +545,163 @@ class Pool {
       if (result instanceof ReplyError) throw result;
       return result;
     });
+  }
+
+  /**
+   * Sends one memcached command (a `redis: false` pool): the words of
+   * memcached's ASCII protocol without the byte count, the value in its
+   * place, names in lower case (shard_mc_command_argv):
+   *
+   *   await pool.mcCommand('set', 'k', 0, 0, 'v');  // 'STORED'
+   *   await pool.mcCommand('get', 'k', 'x');        // [<Buffer 76>, null]
+   *   await pool.mcCommand('gets', 'k');            // [<Buffer 76>, 0, cas]
+   *   await pool.mcCommand('incr', 'n', 1);         // a number, or 'NOT_FOUND'
+   *
+   * A status is a string, a value a Buffer (null: a miss), an integer a
+   * number (unsigned 64-bit: a BigInt beyond 2^53). An error reply (the
+   * server's, or libshard refusing a command or a key) rejects with
+   * ReplyError; in a multi-key get a ReplyError naming a failed server
+   * stands in place of each of its keys. ShardError when no reply came
+   * (SHARD_EUNSUPPORTED on a Redis pool).
+   */
+  mcCommand(...args) {
+    let cmd;
+    try {
+      cmd = argv(args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this._queue(async (pool) => {
+      const out = [null];
+      const rc = await callAsync(this._n.mcCommand, pool, out, cmd.argc, cmd.argv, cmd.lens);
+      if (rc !== 0) throw this._fail(rc, pool);
+      const result = take(this._n, out[0], true);
+      if (result instanceof ReplyError) throw result;
+      return result;
+    });
+  }
+
+  // --- the cache API: the same results on Redis and memcached pools ---------
+  //
+  // Keys and values are Buffer, Uint8Array, string, number or bigint; ttl
+  // in seconds, 0 for none. Failures reject with ShardError carrying the
+  // SHARD_E* code and the pool's message: SHARD_EINVAL for a key memcached
+  // cannot take (empty, over 250 bytes, a space or a control character)
+  // or a value too big (nothing sent), SHARD_ESERVER when the server
+  // answered an error, ShardTimeoutError or ShardConnectionError (naming
+  // the server) when it did not answer.
+
+  /** Runs cache function `fn(pool, ...args)` queued; resolves to `done()`. */
+  _cache(prepare, fn, done) {
+    let args;
+    try {
+      args = prepare();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this._queue(async (pool) => {
+      const rc = await callAsync(fn, pool, ...args);
+      if (rc !== 0) throw this._fail(rc, pool);
+      return done(args);
+    });
+  }
+
+  /** The reply a cache call put in its first argument, converted. */
+  _cacheReply(prepare, fn, unsigned = false) {
+    return this._cache(() => [[null], ...prepare()], fn,
+      (args) => take(this._n, args[0][0], unsigned));
+  }
+
+  /** The value of `key`: a Buffer, or null when it holds none. */
+  get(key) {
+    return this._cacheReply(() => { const k = bytes(key); return [k.ptr, k.len]; }, this._n.get);
+  }
+
+  /**
+   * The values of `keys` (an array), in their order: Buffer, null for a
+   * miss, or a ReplyError naming the server for a key whose server failed
+   * (the other keys still have theirs). Split per server, in parallel.
+   */
+  mget(keys) {
+    if (typeof keys === 'string' || keys instanceof Uint8Array || keys == null ||
+        typeof keys[Symbol.iterator] !== 'function') {
+      return Promise.reject(new TypeError('mget takes an array of keys'));
+    }
+    if (Array.isArray(keys) && keys.length === 0) return Promise.resolve([]);
+    return this._cacheReply(() => {
+      const k = [...keys].map(bytes);
+      return [k.length, k.map((b) => b.ptr), k.map((b) => b.len)];
+    }, this._n.mget);
+  }
+
+  /** Stores `value` under `key` for `ttl` seconds (0: no expiry). */
+  set(key, value, ttl = 0) {
+    return this._cache(() => {
+      const k = bytes(key);
+      const v = bytes(value);
+      return [k.ptr, k.len, v.ptr, v.len, ttlOf(ttl)];
+    }, this._n.set, () => undefined);
+  }
+
+  /**
+   * Stores each [key, value] of `entries` (an object, a Map or an array
+   * of pairs), each on its server, all with `ttl`. Resolves to an array in
+   * their order: true for a key stored, or a ReplyError naming the failed
+   * server (or quoting its error); keys are independent.
+   */
+  mset(entries, ttl = 0) {
+    let pairs;
+    try {
+      pairs = entries instanceof Map || Array.isArray(entries)
+        ? [...entries] : Object.entries(entries);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (pairs.length === 0) return Promise.resolve([]);
+    return this._cacheReply(() => {
+      const k = pairs.map(([key]) => bytes(key));
+      const v = pairs.map(([, val]) => bytes(val));
+      return [pairs.length, k.map((b) => b.ptr), k.map((b) => b.len),
+        v.map((b) => b.ptr), v.map((b) => b.len), ttlOf(ttl)];
+    }, this._n.mset).then((r) => r.map((e) => (e instanceof ReplyError ? e : true)));
+  }
+
+  /** Stores only if `key` holds nothing: true when stored, false when it existed. */
+  add(key, value, ttl = 0) {
+    return this._cache(() => {
+      const k = bytes(key);
+      const v = bytes(value);
+      return [[0], k.ptr, k.len, v.ptr, v.len, ttlOf(ttl)];
+    }, this._n.add, (args) => args[0][0] !== 0);
+  }
+
+  /** Deletes `key`; resolves whether or not it existed. */
+  delete(key) {
+    return this._cache(() => { const k = bytes(key); return [k.ptr, k.len]; },
+      this._n.del, () => undefined);
+  }
+
+  /**
+   * Adds `delta` (0 to 2^63 - 1, number or bigint) to the decimal number
+   * in `key`: the new value (unsigned 64-bit: a BigInt beyond 2^53), or
+   * null when the key does not exist (none is made). A value that is not
+   * a number rejects with ShardError code SHARD_ESERVER.
+   */
+  incr(key, delta = 1) {
+    return this._cacheReply(() => { const k = bytes(key); return [k.ptr, k.len, deltaOf(delta)]; },
+      this._n.incr, true);
+  }
+
+  /** As incr(), subtracting; stops at 0. */
+  decr(key, delta = 1) {
+    return this._cacheReply(() => { const k = bytes(key); return [k.ptr, k.len, deltaOf(delta)]; },
+      this._n.decr, true);
+  }
+
+  /** Gives `key` a new expiry (0: none): true when it existed, false when not. */
+  touch(key, ttl) {
+    return this._cache(() => { const k = bytes(key); return [[0], k.ptr, k.len, ttlOf(ttl)]; },
+      this._n.touch, (args) => args[0][0] !== 0);
   }
 
   /** A Pipeline: commands queued, then sent together by exec(). */

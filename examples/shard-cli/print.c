@@ -45,12 +45,29 @@ print_quoted(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-static int print_tty(FILE *out, const shard_reply *r, const char *prefix);
+/* How a reply is shown beyond tty or raw. */
+typedef struct print_opts {
+    bool unsigned_ints; /* INTEGER replies as uint64_t: memcached's incr and
+                           decr give unsigned 64-bit numbers, Redis signed */
+} print_opts;
+
+static int print_tty(FILE *out, const shard_reply *r, const char *prefix,
+                     const print_opts *o);
+
+static void
+print_integer(FILE *out, const shard_reply *r, const print_opts *o)
+{
+    if (o->unsigned_ints)
+        fprintf(out, "%llu", (unsigned long long)shard_reply_integer(r));
+    else
+        fprintf(out, "%lld", shard_reply_integer(r));
+}
 
 /* "1) ...", "2) ...", indices right-aligned, nested elements indented
  * under their parent's number. */
 static int
-print_tty_array(FILE *out, const shard_reply *r, const char *prefix)
+print_tty_array(FILE *out, const shard_reply *r, const char *prefix,
+                const print_opts *o)
 {
     size_t n = shard_reply_len(r), plen = strlen(prefix);
     int width = 0;
@@ -69,7 +86,7 @@ print_tty_array(FILE *out, const shard_reply *r, const char *prefix)
     inner[plen + (size_t)width + 2] = '\0';
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "%s%*zu) ", i == 0 ? "" : prefix, width, i + 1);
-        if (print_tty(out, shard_reply_at(r, i), inner) != 0) {
+        if (print_tty(out, shard_reply_at(r, i), inner, o) != 0) {
             free(inner);
             return -1;
         }
@@ -79,7 +96,8 @@ print_tty_array(FILE *out, const shard_reply *r, const char *prefix)
 }
 
 static int
-print_tty(FILE *out, const shard_reply *r, const char *prefix)
+print_tty(FILE *out, const shard_reply *r, const char *prefix,
+          const print_opts *o)
 {
     size_t len = 0;
     const char *s = shard_reply_str(r, &len);
@@ -93,7 +111,9 @@ print_tty(FILE *out, const shard_reply *r, const char *prefix)
         fputc('\n', out);
         return 0;
     case SHARD_REPLY_INTEGER:
-        fprintf(out, "(integer) %lld\n", shard_reply_integer(r));
+        fputs("(integer) ", out);
+        print_integer(out, r, o);
+        fputc('\n', out);
         return 0;
     case SHARD_REPLY_STRING:
         print_quoted(out, s, len);
@@ -103,7 +123,7 @@ print_tty(FILE *out, const shard_reply *r, const char *prefix)
         fputs("(nil)\n", out);
         return 0;
     case SHARD_REPLY_ARRAY:
-        return print_tty_array(out, r, prefix);
+        return print_tty_array(out, r, prefix, o);
     default:
         fprintf(out, "(unknown reply type %d)\n", shard_reply_type(r));
         return 0;
@@ -112,7 +132,7 @@ print_tty(FILE *out, const shard_reply *r, const char *prefix)
 
 /* Raw: strings as they are, arrays one element a line, nil as nothing. */
 static void
-print_raw(FILE *out, const shard_reply *r)
+print_raw(FILE *out, const shard_reply *r, const print_opts *o)
 {
     size_t len = 0;
     const char *s = shard_reply_str(r, &len);
@@ -127,13 +147,13 @@ print_raw(FILE *out, const shard_reply *r)
         fwrite(s, 1, len, out);
         break;
     case SHARD_REPLY_INTEGER:
-        fprintf(out, "%lld", shard_reply_integer(r));
+        print_integer(out, r, o);
         break;
     case SHARD_REPLY_ARRAY:
         for (size_t i = 0; i < shard_reply_len(r); i++) {
             if (i > 0)
                 fputc('\n', out);
-            print_raw(out, shard_reply_at(r, i));
+            print_raw(out, shard_reply_at(r, i), o);
         }
         break;
     default:
@@ -142,11 +162,13 @@ print_raw(FILE *out, const shard_reply *r)
 }
 
 int
-print_reply(FILE *out, const shard_reply *r, bool tty)
+print_reply(FILE *out, const shard_reply *r, bool tty, bool unsigned_ints)
 {
+    print_opts o = {unsigned_ints};
+
     if (tty)
-        return print_tty(out, r, "");
-    print_raw(out, r);
+        return print_tty(out, r, "", &o);
+    print_raw(out, r, &o);
     fputc('\n', out);
     return 0;
 }

@@ -12,8 +12,10 @@
 
 #include <shard/shard.h>
 
-/* Writes `r` to `out`, as redis-cli does with --no-raw (`tty`) or --raw. */
-int print_reply(FILE *out, const shard_reply *r, bool tty);
+/* Writes `r` to `out`, as redis-cli does with --no-raw (`tty`) or --raw;
+ * `unsigned_ints` shows INTEGER replies as unsigned 64-bit numbers (a
+ * memcached pool's incr and decr). */
+int print_reply(FILE *out, const shard_reply *r, bool tty, bool unsigned_ints);
 
 /* Writes `len` bytes of `s` to `out` quoted and escaped, as redis-cli
  * shows a string on a terminal ("a\x00b"). */

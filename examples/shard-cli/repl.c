@@ -189,10 +189,19 @@ split_line(const char *line, line_args *a)
 }
 
 static void
-print_help(void)
+print_help(const cli *c)
 {
-    printf("Type a Redis command (it goes through the pool), or:\n"
-           "  locate KEY...   where the keys go\n"
+    if (c->conf->redis)
+        printf("Type a Redis command (it goes through the pool), or:\n");
+    else
+        printf("Type a memcached command, as its words without the byte "
+               "count (it goes\n"
+               "through the pool): get KEY [KEY...], gets KEY [KEY...],\n"
+               "set|add|replace|append|prepend KEY FLAGS EXPTIME VALUE,\n"
+               "cas KEY FLAGS EXPTIME VALUE CAS, incr|decr KEY DELTA,\n"
+               "touch KEY EXPTIME, delete KEY, version,\n"
+               "mset FLAGS EXPTIME KEY VALUE [KEY VALUE...]; or:\n");
+    printf("  locate KEY...   where the keys go\n"
            "  servers         the pool's servers\n"
            "  quit, exit      leave\n");
 }
@@ -222,7 +231,7 @@ run_line(cli *c, const char *line)
         strcasecmp(a.argv[0], "exit") == 0)
         status = -1;
     else if (strcasecmp(a.argv[0], "help") == 0)
-        print_help();
+        print_help(c);
     else if (strcasecmp(a.argv[0], "servers") == 0)
         print_servers(c);
     else if (strcasecmp(a.argv[0], "locate") == 0)

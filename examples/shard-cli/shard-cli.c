@@ -6,6 +6,9 @@
  *   shard-cli -c FILE [-p POOL] [-s INDEX] [-r N] [--raw] [COMMAND ARG...]
  *   shard-cli diff OLD.yml NEW.yml [-p POOL] [--keys FILE | --sample N]
  *
+ * COMMAND is a Redis command, or on a memcached pool a memcached one in
+ * the argv form of shard_mc_command_argv ("set k 0 0 v").
+ *
  * This file reads the command line, opens the pool and sends commands;
  * shard-cli(1) is the manual.
  */
@@ -31,14 +34,19 @@ static const char usage_text[] =
     "  check      validate FILE as `nutcracker -t` does, list its pools\n"
     "  locate     where each KEY goes: hashed part, server index, identity,\n"
     "             address (keys from stdin when none are given)\n"
-    "  COMMAND    one Redis command through the pool, printed as redis-cli\n"
-    "             prints it; with none, a prompt (or one command a line of\n"
-    "             stdin)\n"
+    "  COMMAND    one command through the pool, printed as redis-cli\n"
+    "             prints it: a Redis command, or on a memcached pool the\n"
+    "             words of memcached's protocol without the byte count\n"
+    "             (get K [K...], gets, set|add|replace|append|prepend K\n"
+    "             FLAGS EXPTIME VALUE, cas ... CAS, incr|decr K N, touch K\n"
+    "             EXPTIME, delete K, version, mset FLAGS EXPTIME K V...);\n"
+    "             with none, a prompt (or one command a line of stdin)\n"
     "  diff       which keys change server between two configs\n"
     "\n"
     "  -c FILE    the nutcracker.yml\n"
     "  -p POOL    the pool (needed when the file has several)\n"
-    "  -s INDEX   send the command to server INDEX only (INFO, DBSIZE...)\n"
+    "  -s INDEX   send the command to server INDEX only (INFO, DBSIZE...);\n"
+    "             Redis pools only\n"
     "  -r N       run the command N times\n"
     "  --raw      raw replies (the default when stdout is not a terminal)\n"
     "  --no-raw   formatted replies, even when stdout is not a terminal\n"
@@ -78,29 +86,32 @@ parse_count(const char *s)
     return n;
 }
 
+/* One command to the pool: on a memcached pool the words of its ASCII
+ * protocol, as shard_mc_command_argv takes them (<shard/memcached.h>). */
+static int
+send_command(const cli *c, shard_reply **r, int argc, const char **argv,
+             const size_t *argvlen)
+{
+    if (!c->conf->redis)
+        return shard_mc_command_argv(c->pool, r, argc, argv, argvlen);
+    if (c->server >= 0)
+        return shard_command_server_argv(c->pool, (size_t)c->server, r, argc,
+                                         argv, argvlen);
+    return shard_command_argv(c->pool, r, argc, argv, argvlen);
+}
+
 int
 run_command(const cli *c, int argc, const char **argv, const size_t *argvlen)
 {
     shard_reply *r = NULL;
-    int rc;
+    int rc = send_command(c, &r, argc, argv, argvlen);
 
-    if (!c->conf->redis) {
-        cli_warn("pool '%s' is a memcached pool: commands on memcached "
-                 "pools are not supported by shard-cli yet (locate, check "
-                 "and diff work)",
-                 c->conf->name);
-        return CLI_FAILED;
-    }
-    if (c->server >= 0)
-        rc = shard_command_server_argv(c->pool, (size_t)c->server, &r, argc,
-                                       argv, argvlen);
-    else
-        rc = shard_command_argv(c->pool, &r, argc, argv, argvlen);
     if (rc != SHARD_OK) {
         cli_warn("%s: %s", shard_strerror(rc), shard_pool_errmsg(c->pool));
         return CLI_FAILED;
     }
-    print_reply(stdout, r, c->tty);
+    /* memcached's incr and decr answer unsigned 64-bit numbers. */
+    print_reply(stdout, r, c->tty, !c->conf->redis);
     shard_reply_free(r);
     return CLI_OK;
 }
@@ -142,6 +153,14 @@ run_pool(cli *c, int argc, char **argv)
         (size_t)c->server >= shard_pool_server_count(c->pool)) {
         cli_warn("-s %ld: pool '%s' has %zu servers", c->server, c->conf->name,
                  shard_pool_server_count(c->pool));
+        return CLI_USAGE;
+    }
+    if (c->server >= 0 && !c->conf->redis &&
+        (argc == 0 || strcmp(argv[0], "locate") != 0)) {
+        cli_warn("-s %ld: pool '%s' is a memcached pool, whose commands go "
+                 "to their key's server (libshard has no per-server "
+                 "memcached call); leave -s out",
+                 c->server, c->conf->name);
         return CLI_USAGE;
     }
     if (argc == 0)

@@ -11,7 +11,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "python"))
 
-from servers import RedisServer, pool_yaml  # noqa: E402
+from servers import MemcachedServer, RedisServer, pool_yaml  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +66,23 @@ def one(workdir, redis_servers):
     """A pool of one server, to compare replies with redis-cli's."""
     return write(workdir, "one.yml",
                  pool_yaml("solo", redis_servers[:1], timeout=2000))
+
+
+@pytest.fixture(scope="session")
+def memcached_servers(workdir):
+    servers = []
+    try:
+        for _ in range(2):
+            servers.append(MemcachedServer(workdir).start())
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.fixture(scope="session")
+def mc(workdir, memcached_servers):
+    """nutcracker.yml: memcached pool beta over the two memcached."""
+    return write(workdir, "mc.yml",
+                 pool_yaml("beta", memcached_servers, redis=False,
+                           timeout=2000))

@@ -1,6 +1,6 @@
 """shard-cli against real servers: check as nutcracker -t, locate, commands
 printed byte for byte as redis-cli prints them, the prompt in a pseudo
-terminal, diff, memcached pools."""
+terminal, diff. Memcached pools: test_memcached.py."""
 
 import glob
 import os
@@ -192,16 +192,6 @@ def test_no_reply_is_a_failure_on_stderr(cli, workdir):
     assert out.returncode == 1
     assert out.stdout == ""
     assert "connection" in out.stderr.lower()
-
-
-def test_memcached_pool_says_not_yet_but_locates(cli, workdir):
-    mc = write(workdir, "mc.yml", "cache:\n  listen: 127.0.0.1:22123\n"
-               "  servers:\n   - 127.0.0.1:11211:1\n   - 127.0.0.1:11212:1\n")
-    out = cli("-c", mc, "GET", "k")
-    assert out.returncode == 1
-    assert "memcached pool" in out.stderr and "not supported" in out.stderr
-    out = cli("-c", mc, "locate", "k")
-    assert out.returncode == 0 and "memcached" in out.stdout
 
 
 def test_usage_errors_exit_2(cli, four):

@@ -1,6 +1,6 @@
 """Real servers for the Python-driven tests (tests/python, tests/cli).
 
-redis-server and nutcracker processes on free loopback ports, each in a
+redis-server, memcached and nutcracker processes on free loopback ports, each in a
 directory of the test's, killed with the test process even when it dies
 (PR_SET_PDEATHSIG) and stopped by the fixtures when the tests end.
 """
@@ -128,6 +128,42 @@ class RedisServer(Process):
         return raw_call(self.port, "EXISTS", key) == ":1"
 
 
+def mc_call(port, line):
+    """One memcached command line to one server over a plain socket; the
+    first line of the reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(line.encode() + b"\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+
+
+class MemcachedServer(Process):
+    """memcached on TCP only (-U 0), as tests/harness starts it."""
+
+    name = "memcached"
+
+    def argv(self):
+        argv = ["memcached", "-l", "127.0.0.1", "-p", str(self.port),
+                "-U", "0"]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]  # memcached refuses root without -u
+        return argv
+
+    def ready(self):
+        return mc_call(self.port, "version").startswith("VERSION ")
+
+    def kill(self):
+        """SIGKILL, as a crash: no goodbye to its clients."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class Nutcracker(Process):
     """nutcracker on `config` (whose listen line it rewrites)."""
 
@@ -149,10 +185,12 @@ class Nutcracker(Process):
             return True
 
 
-def pool_yaml(name, servers, listen="127.0.0.1:22121", **directives):
-    """The YAML of one Redis pool over `servers` (RedisServer or
-    "host:port:weight" strings)."""
-    lines = ["%s:" % name, "  listen: %s" % listen, "  redis: true"]
+def pool_yaml(name, servers, listen="127.0.0.1:22121", redis=True,
+              **directives):
+    """The YAML of one pool over `servers` (RedisServer, MemcachedServer
+    or "host:port:weight" strings): Redis, or memcached (redis=False)."""
+    lines = ["%s:" % name, "  listen: %s" % listen,
+             "  redis: %s" % ("true" if redis else "false")]
     lines += ["  %s: %s" % (k, v) for k, v in directives.items()]
     lines.append("  servers:")
     for s in servers:

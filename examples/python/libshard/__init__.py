@@ -12,11 +12,24 @@
             p.execute()           # [1, b'1']
         pool.stats()["alpha"]["requests"]
 
+    # The cache API: the same calls and results on Redis and memcached
+    # pools; on a memcached pool, its own commands by name too.
+    with libshard.Pool("nutcracker.yml", "cache") as cache:
+        cache.set("user:1", b"ada", ttl=3600)
+        cache.get("user:1")                    # b'ada' (None: a miss)
+        cache.mget(["user:1", "nope"])         # [b'ada', None]
+        cache.add("user:1", b"bob")            # False: it exists
+        cache.incr("n"), cache.touch("n", 60), cache.delete("n")
+        cache.mc_command("set", "k", 0, 0, b"v")   # 'STORED'
+        cache.mc_command("get", "k", "x")          # [b'v', None]
+
 Keys go to exactly the server twemproxy 0.5 would choose from the same
 file; MGET, DEL, UNLINK, TOUCH, EXISTS and MSET are split across servers
 and joined. Replies are bytes, str (a status), int, None, list; an error
 reply is raised as ReplyError, or sits in a list in place of its value;
-ShardError (also TimeoutError or ConnectionError) means no reply.
+ShardError (also TimeoutError or ConnectionError) means no reply, or a
+cache call that failed (InvalidArgumentError, also a ValueError: a key
+memcached cannot take).
 
 Pure Python over ctypes: it needs libshard.so installed (``meson
 install``), not a compiler. ``libshard.load(path)`` picks a library.
@@ -24,12 +37,13 @@ install``), not a compiler. ``libshard.load(path)`` picks a library.
 
 from ._native import load
 from ._version import __version__
-from .errors import (ConfigError, Error, ReplyError, ShardConnectionError,
-                     ShardError, ShardTimeoutError)
+from .errors import (ConfigError, Error, InvalidArgumentError, ReplyError,
+                     ShardConnectionError, ShardError, ShardTimeoutError)
 from .pool import Event, Pipeline, Pool, Server
 
 __all__ = [
-    "ConfigError", "Error", "Event", "Pipeline", "Pool", "ReplyError",
+    "ConfigError", "Error", "Event", "InvalidArgumentError", "Pipeline",
+    "Pool", "ReplyError",
     "Server", "ShardConnectionError", "ShardError", "ShardTimeoutError",
     "check_config", "load", "library_version", "strerror",
     "__version__",

@@ -9,7 +9,8 @@ Two kinds of failure, as in the C API:
   while the other elements are still there.
 - ``ShardError``: no reply could be had, a negative ``SHARD_E*`` code.
   Timeouts are also ``TimeoutError``, connection failures also
-  ``ConnectionError``, config errors also ``ValueError``, so code that
+  ``ConnectionError``, config errors and refused arguments (a bad
+  memcached key) also ``ValueError``, so code that
   catches the built-in classes catches them.
 
 Both derive from ``Error``.
@@ -91,11 +92,18 @@ class ShardConnectionError(ShardError, ConnectionError):
     pool is ejected."""
 
 
+class InvalidArgumentError(ShardError, ValueError):
+    """libshard refused an argument (code SHARD_EINVAL): on a memcached
+    pool a key memcached cannot take (empty, over 250 bytes, a space or a
+    control character) or a value over the item size. Nothing was sent."""
+
+
 class ConfigError(ShardError, ValueError):
     """The config is invalid, or it has no such pool."""
 
 
 _CLASSES = {
+    EINVAL: InvalidArgumentError,
     ETIMEDOUT: ShardTimeoutError,
     ECONN: ShardConnectionError,
     ENOSERVER: ShardConnectionError,

@@ -59,6 +59,33 @@ def encode(value):
                     % type(value).__name__)
 
 
+def _array(items, what):
+    """bytes of each item, as a c_char_p array and a size_t array."""
+    data = [encode(i) for i in items]
+    if not data:
+        raise ValueError("%s: no keys" % what)
+    return (len(data), (ctypes.c_char_p * len(data))(*data),
+            (ctypes.c_size_t * len(data))(*[len(d) for d in data]))
+
+
+def _ttl(ttl):
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        raise TypeError("ttl is an int of seconds, not %s"
+                        % type(ttl).__name__)
+    if not 0 <= ttl < 2**32:
+        raise ValueError("ttl must be 0 (no expiry) to 2**32 - 1 seconds, "
+                         "not %d" % ttl)
+    return ttl
+
+
+def _delta(delta):
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        raise TypeError("delta is an int, not %s" % type(delta).__name__)
+    if not 0 <= delta < 2**63:
+        raise ValueError("delta must be 0 to 2**63 - 1, not %d" % delta)
+    return delta
+
+
 def _argv(args):
     if not args:
         raise ValueError("a command needs at least its name")
@@ -68,15 +95,17 @@ def _argv(args):
     return len(data), argv, lens
 
 
-def _value(lib, reply):
-    """A reply as a Python value; an error reply as a ReplyError."""
+def _value(lib, reply, unsigned=False):
+    """A reply as a Python value; an error reply as a ReplyError.
+    ``unsigned``: integers are unsigned 64-bit (memcached's incr, decr)."""
     kind = lib.shard_reply_type(reply)
     if kind == REPLY_NIL:
         return None
     if kind == REPLY_INTEGER:
-        return lib.shard_reply_integer(reply)
+        number = lib.shard_reply_integer(reply)
+        return number % 2**64 if unsigned else number
     if kind == REPLY_ARRAY:
-        return [_value(lib, lib.shard_reply_at(reply, i))
+        return [_value(lib, lib.shard_reply_at(reply, i), unsigned)
                 for i in range(lib.shard_reply_len(reply))]
     length = ctypes.c_size_t()
     ptr = lib.shard_reply_str(reply, ctypes.byref(length))
@@ -90,10 +119,10 @@ def _value(lib, reply):
     raise ShardError(-9, "a reply of unknown type %d" % kind)
 
 
-def _take(lib, reply):
+def _take(lib, reply, unsigned=False):
     """Converts and frees a reply from a blocking call."""
     try:
-        return _value(lib, reply)
+        return _value(lib, reply, unsigned)
     finally:
         lib.shard_reply_free(reply)
 
@@ -268,6 +297,137 @@ class Pool:
         """As command(), to server ``index`` only and with no key check:
         for INFO, DBSIZE, KEYS, SCAN, FLUSHDB..."""
         return self._raise_reply(self._call(index, args))
+
+    def mc_command(self, *args):
+        """Sends one memcached command (a ``redis: false`` pool) and
+        returns its reply, as command() does for Redis.
+
+        The arguments are the words of memcached's ASCII protocol without
+        the byte count, the value in its place, names in lower case
+        (shard_mc_command_argv in <shard/memcached.h>)::
+
+            pool.mc_command("set", "k", 0, 0, b"v")   # 'STORED'
+            pool.mc_command("get", "k")               # b'v' (None: a miss)
+            pool.mc_command("get", "k", "x")          # [b'v', None]
+            pool.mc_command("gets", "k")              # [b'v', 0, cas]
+            pool.mc_command("incr", "n", 1)           # an int, or 'NOT_FOUND'
+
+        A status ("STORED", "NOT_FOUND") is str, a value bytes, an
+        integer int (incr and decr: unsigned 64-bit). An error reply
+        (from the server, or libshard refusing a command or a key) is
+        raised as ReplyError; in a multi-key get a ReplyError naming a
+        failed server stands in place of each of its keys. ShardError
+        when no reply could be had (code SHARD_EUNSUPPORTED, -11, on a
+        Redis pool).
+        """
+        argc, argv, lens = _argv(args)
+        reply = ctypes.c_void_p()
+        with self._lock:
+            rc = self._lib.shard_mc_command_argv(
+                self._handle(), ctypes.byref(reply), argc, argv, lens)
+            if rc != 0:
+                raise self._fail(rc)
+        return self._raise_reply(_take(self._lib, reply.value, True))
+
+    # --- the cache API: the same results on Redis and memcached pools -------
+    #
+    # Keys and values are bytes-like, str (UTF-8), int or float. ``ttl`` is
+    # in seconds, 0 for none (longer than 30 days works on memcached too).
+    # Failures raise ShardError with the SHARD_E* code and the pool's
+    # message: InvalidArgumentError (also ValueError; code -1) for a key
+    # memcached cannot take (empty, over 250 bytes, a space or a control
+    # character) or a value too big, nothing sent; code SHARD_ESERVER
+    # (-13) when the server answered an error; ShardTimeoutError,
+    # ShardConnectionError (naming the server) when it did not answer.
+
+    def _cache(self, fn, *args):
+        """Calls cache function ``fn(pool, *args)`` under the lock."""
+        with self._lock:
+            rc = fn(self._handle(), *args)
+            if rc != 0:
+                raise self._fail(rc)
+
+    def _cache_reply(self, fn, *args, unsigned=False):
+        reply = ctypes.c_void_p()
+        self._cache(fn, ctypes.byref(reply), *args)
+        return _take(self._lib, reply.value, unsigned)
+
+    def get(self, key):
+        """The value of ``key`` as bytes, or None when it holds none."""
+        data = encode(key)
+        return self._cache_reply(self._lib.shard_get, data, len(data))
+
+    def mget(self, keys):
+        """The values of ``keys`` (an iterable), a list in their order:
+        bytes, None for a miss, or a ReplyError naming the server for a
+        key whose server failed (the other keys still have theirs). The
+        keys are split per server and asked in parallel."""
+        if isinstance(keys, (str, bytes, bytearray, memoryview)):
+            raise TypeError("mget takes an iterable of keys, not one key")
+        keys = list(keys)
+        if not keys:
+            return []
+        n, argv, lens = _array(keys, "mget")
+        return self._cache_reply(self._lib.shard_mget, n, argv, lens)
+
+    def set(self, key, value, ttl=0):
+        """Stores ``value`` under ``key``, for ``ttl`` seconds (0: no
+        expiry)."""
+        k, v = encode(key), encode(value)
+        self._cache(self._lib.shard_set, k, len(k), v, len(v), _ttl(ttl))
+
+    def mset(self, items, ttl=0):
+        """Stores each (key, value) of ``items`` (a dict or an iterable of
+        pairs), each on its server, all with ``ttl``. Returns a list in
+        their order: True for a key stored, or a ReplyError naming the
+        failed server (or quoting its error) for one that was not; keys
+        are independent."""
+        pairs = list(items.items() if isinstance(items, dict) else items)
+        if not pairs:
+            return []
+        n, kv, kl = _array([k for k, _ in pairs], "mset")
+        _, vv, vl = _array([v for _, v in pairs], "mset")
+        result = self._cache_reply(self._lib.shard_mset, n, kv, kl, vv, vl,
+                                   _ttl(ttl))
+        return [r if isinstance(r, ReplyError) else True for r in result]
+
+    def add(self, key, value, ttl=0):
+        """Stores ``value`` only if ``key`` holds nothing: True when it
+        did, False when the key existed (then nothing changed)."""
+        k, v = encode(key), encode(value)
+        stored = ctypes.c_int()
+        self._cache(self._lib.shard_add, ctypes.byref(stored), k, len(k), v,
+                    len(v), _ttl(ttl))
+        return bool(stored.value)
+
+    def delete(self, key):
+        """Deletes ``key``; no error when it did not exist."""
+        data = encode(key)
+        self._cache(self._lib.shard_delete, data, len(data))
+
+    def incr(self, key, delta=1):
+        """Adds ``delta`` (0 to 2**63 - 1) to the decimal number in
+        ``key``: the new value (an int, unsigned 64-bit, as memcached
+        counts), or None when the key does not exist (none is made). A
+        value that is not a number raises ShardError code SHARD_ESERVER."""
+        data = encode(key)
+        return self._cache_reply(self._lib.shard_incr, data, len(data),
+                                 _delta(delta), unsigned=True)
+
+    def decr(self, key, delta=1):
+        """As incr(), subtracting; stops at 0."""
+        data = encode(key)
+        return self._cache_reply(self._lib.shard_decr, data, len(data),
+                                 _delta(delta), unsigned=True)
+
+    def touch(self, key, ttl):
+        """Gives ``key`` a new expiry of ``ttl`` seconds (0: none): True
+        when the key existed, False when not (nothing is made)."""
+        data = encode(key)
+        found = ctypes.c_int()
+        self._cache(self._lib.shard_touch, ctypes.byref(found), data,
+                    len(data), _ttl(ttl))
+        return bool(found.value)
 
     @staticmethod
     def _raise_reply(value):
