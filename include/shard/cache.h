@@ -85,6 +85,11 @@ SHARD_API int shard_delete(shard_pool *pool, const char *key, size_t keylen);
  * value) or SHARD_REPLY_NIL (no such key: nothing is created). A value
  * that is not a decimal number gives SHARD_ESERVER. `delta` is at most
  * 2^63 - 1 (SHARD_EINVAL beyond).
+ * One difference between the backends: memcached rewrites a number that
+ * a decr shortened in place, padded with spaces ("100" decr 95 reads
+ * back as "5  " through shard_get, as through twemproxy or libmemcached;
+ * memcached's protocol.txt, incr/decr); Redis holds "5". Parse counters
+ * read with shard_get with strtoull or the like, which stop at a space.
  */
 SHARD_API int shard_incr(shard_pool *pool, shard_reply **out, const char *key,
                          size_t keylen, uint64_t delta);
