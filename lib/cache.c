@@ -329,6 +329,22 @@ mset_elements(shard_reply *raw)
     return SHARD_OK;
 }
 
+/* memcached answers a get of one key with its value itself (there is no
+ * split to join): a multi-get of one key still gives an array. */
+static int
+one_element(cache_view *v, const shard_reply *raw)
+{
+    shard_reply *all = reply_array(1);
+
+    if (all == NULL)
+        return SHARD_ENOMEM;
+    if ((all->element[0] = reply_copy(raw)) == NULL) {
+        shard_reply_free(all);
+        return SHARD_ENOMEM;
+    }
+    return made(v, all);
+}
+
 static int
 view_of(cache_op op, bool redis, shard_reply *raw, cache_view *v)
 {
@@ -338,7 +354,12 @@ view_of(cache_op op, bool redis, shard_reply *raw, cache_view *v)
                    ? SHARD_OK
                    : SHARD_EPROTO;
     case OP_MGET:
-        return raw->type == SHARD_REPLY_ARRAY ? SHARD_OK : SHARD_EPROTO;
+        if (raw->type == SHARD_REPLY_ARRAY)
+            return SHARD_OK;
+        if (!redis &&
+            (raw->type == SHARD_REPLY_STRING || raw->type == SHARD_REPLY_NIL))
+            return one_element(v, raw);
+        return SHARD_EPROTO;
     case OP_MSET:
         return raw->type == SHARD_REPLY_ARRAY ? mset_elements(raw)
                                               : SHARD_EPROTO;
@@ -392,7 +413,12 @@ cache_result(cache_op op, bool redis, const char *addr, shard_reply *raw,
         return refusal ? SHARD_EINVAL : SHARD_ESERVER;
     }
     rc = view_of(op, redis, raw, v);
-    if (rc == SHARD_EPROTO)
+    if (rc == SHARD_EPROTO && addr != NULL)
+        error_format(err, errlen,
+                     "server '%s' gave an unexpected reply of type %d to a "
+                     "cache call",
+                     addr, raw->type);
+    else if (rc == SHARD_EPROTO)
         error_format(err, errlen, "unexpected reply of type %d to a cache call",
                      raw->type);
     else if (rc == SHARD_ENOMEM)

@@ -324,9 +324,13 @@ mc_value_max(size_t item_max, bool cas, size_t keylen, uint32_t flags)
 int64_t
 mc_exptime(unsigned ttl_seconds, time_t now)
 {
+    int64_t at = (int64_t)now + (int64_t)ttl_seconds;
+
     if (ttl_seconds <= MC_RELATIVE_EXPTIME_MAX)
         return (int64_t)ttl_seconds;
-    return (int64_t)now + (int64_t)ttl_seconds;
+    /* memcached reads exptime as a signed 32-bit number: later than its
+     * last second (2038) is as late as it goes. */
+    return at < INT32_MAX ? at : INT32_MAX;
 }
 
 size_t

@@ -98,7 +98,8 @@ size_t mc_value_max(size_t item_max, bool cas, size_t keylen, uint32_t flags);
 /*
  * memcached's exptime for a time to live of `ttl_seconds` (0: none) at
  * Unix time `now`: relative up to 30 days, an absolute Unix time beyond,
- * since memcached reads larger numbers as one.
+ * since memcached reads larger numbers as one; at most INT32_MAX, the last
+ * time memcached takes (a longer ttl keeps the value until then).
  */
 int64_t mc_exptime(unsigned ttl_seconds, time_t now);
 

@@ -42,9 +42,11 @@ retry_done(request *retry)
     shard_reply *reply = retry->reply;
 
     retry->reply = NULL;
-    /* A get of one key answered its value: a split's part is an array. */
+    /* A get of one key that went to one server answered its value itself
+     * (a gets [value, flags, cas], an array too): a split's part is an
+     * array of its keys' entries. */
     if (reply != NULL && f->req->join_fn == fanout_join &&
-        reply->type != SHARD_REPLY_ARRAY) {
+        retry->join_fn != fanout_join && f->resend->argc == 2) {
         shard_reply *one = reply_array(1);
         if (one != NULL)
             one->element[0] = reply;

@@ -26,7 +26,8 @@
  *
  * ttl_seconds: 0 keeps a value without expiry. memcached reads an expiry
  * over 30 days as a Unix time; libshard converts longer ones, so a ttl
- * means the same on both backends.
+ * means the same on both backends (up to memcached's last expiry time,
+ * 2038-01-19, which longer ones are cut to on memcached pools).
  *
  * A pool is used by one thread at a time (<shard/pool.h>).
  */

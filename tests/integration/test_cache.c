@@ -234,6 +234,29 @@ many_keys(void)
     shard_reply_free(r);
 }
 
+/* One key is an array of one too (memcached answers "get k" with the
+ * value itself). */
+static void
+one_key(void)
+{
+    const char *keys[] = {"one", "none"};
+    shard_reply *r;
+
+    cr_assert_eq(set_str("one", "1", 0), SHARD_OK);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_eq(shard_mget(pool, &r, 1, keys + i, NULL), SHARD_OK, "%s",
+                     shard_pool_errmsg(pool));
+        cr_assert_eq(shard_reply_type(r), SHARD_REPLY_ARRAY);
+        cr_assert_eq(shard_reply_len(r), 1);
+        if (i == 0)
+            cr_expect_str_eq(shard_reply_str(shard_reply_at(r, 0), NULL), "1");
+        else
+            cr_expect_eq(shard_reply_type(shard_reply_at(r, 0)),
+                         SHARD_REPLY_NIL);
+        shard_reply_free(r);
+    }
+}
+
 static void
 bad_arguments(void)
 {
@@ -407,6 +430,7 @@ BOTH(add_and_delete, "")
 BOTH(counters, "")
 BOTH(touch_found, "")
 BOTH(many_keys, "")
+BOTH(one_key, "")
 BOTH(bad_arguments, "")
 BOTH(dead_server, "  timeout: 1000\n")
 BOTH(expiry, "")

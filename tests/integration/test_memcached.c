@@ -560,6 +560,34 @@ Test(memcached, a_split_get_retries_the_keys_of_an_ejected_server)
     cr_expect_eq(count_events(SHARD_EVENT_EJECTED, 1), 1);
 }
 
+Test(memcached, a_retried_key_of_a_split_gets_keeps_its_cas)
+{
+    shard_reply *r;
+
+    open_pool(3, "  auto_eject_hosts: true\n  server_failure_limit: 1\n"
+                 "  server_retry_timeout: 300\n  read_retries: 1\n"
+                 "  timeout: 1000\n");
+    const char *k0 = key_on(0, "k"), *k1 = key_on(1, "k");
+    expect_cmd_status("STORED", "set", k0, "0", "0", "v0", NULL);
+    harness_kill(servers[1]);
+    cr_assert_eq(mc(&r, "get", k1, NULL), SHARD_OK, "%s",
+                 shard_pool_errmsg(pool));
+    shard_reply_free(r);
+    /* Ejected: k1 lives on another server now, and is stored there. */
+    expect_cmd_status("STORED", "set", k1, "7", "0", "v1", NULL);
+    usleep(400 * 1000); /* back in the ring, still dead */
+    cr_assert_eq(mc(&r, "gets", k0, k1, NULL), SHARD_OK, "%s",
+                 shard_pool_errmsg(pool));
+    cr_assert_eq(shard_reply_len(r), 2);
+    const shard_reply *e = shard_reply_at(r, 1);
+    cr_assert_eq(shard_reply_type(e), SHARD_REPLY_ARRAY,
+                 "the retried key's entry is [value, flags, cas]");
+    cr_assert_eq(shard_reply_len(e), 3);
+    cr_expect_str_eq(shard_reply_str(shard_reply_at(e, 0), NULL), "v1");
+    cr_expect_eq(shard_reply_integer(shard_reply_at(e, 1)), 7);
+    shard_reply_free(r);
+}
+
 Test(memcached, a_stopped_server_times_out_after_timeout)
 {
     shard_reply *r;

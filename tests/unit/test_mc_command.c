@@ -166,6 +166,15 @@ Test(mc_command, long_ttls_become_unix_times)
     cr_expect_eq(mc_exptime(2592001, 1700000000), 1700000000LL + 2592001);
 }
 
+Test(mc_command, ttls_past_2038_stop_at_memcacheds_last_exptime)
+{
+    /* memcached refuses an exptime over INT32_MAX ("bad command line") */
+    cr_expect_eq(mc_exptime(UINT32_MAX, 1700000000), INT32_MAX);
+    cr_expect_eq(mc_exptime(INT32_MAX - 1700000000u, 1700000000), INT32_MAX);
+    cr_expect_eq(mc_exptime(INT32_MAX - 1700000001u, 1700000000),
+                 INT32_MAX - 1);
+}
+
 Test(mc_command, request_bytes_count_the_wire)
 {
     const char *get[] = {"get", "a", "bcd", NULL};
