@@ -17,6 +17,7 @@
 #include "error.h"
 #include "refstr.h"
 #include "sentinel.h"
+#include "sentinel_msg.h"
 
 /* Questions about one master no closer together than this. */
 #define ASK_SPACING_US 100000
@@ -97,20 +98,6 @@ move_server(sentinel *st, int index, const char *host, int port,
     return true;
 }
 
-/* "ip port" out of a reply [ip, port]; false for anything else. */
-static bool
-parse_addr_reply(const shard_reply *r, char *host, size_t hostlen, int *port)
-{
-    if (r == NULL || r->type != SHARD_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != SHARD_REPLY_STRING ||
-        r->element[1]->type != SHARD_REPLY_STRING ||
-        r->element[0]->len >= hostlen)
-        return false;
-    memcpy(host, r->element[0]->str, r->element[0]->len + 1);
-    *port = atoi(r->element[1]->str);
-    return *port > 0 && *port < 65536;
-}
-
 /* --- at open: blocking lookups ---------------------------------------------
  */
 
@@ -133,18 +120,14 @@ lookup_on(sentinel *st, const conn_target *t, bool *found)
             continue;
         redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %b",
                                      s->identity, s->identity_len);
-        char host[256];
-        int port;
+        sentinel_addr at;
         if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
             r->element[0]->type == REDIS_REPLY_STRING &&
             r->element[1]->type == REDIS_REPLY_STRING &&
-            r->element[0]->len < sizeof(host)) {
-            memcpy(host, r->element[0]->str, r->element[0]->len + 1);
-            port = atoi(r->element[1]->str);
-            if (port > 0 && port < 65536) {
-                move_server(st, (int)i, host, port, "at open", false);
-                found[i] = true;
-            }
+            sentinel_read_addr(r->element[0]->str, r->element[0]->len,
+                               r->element[1]->str, r->element[1]->len, &at)) {
+            move_server(st, (int)i, at.host, at.port, "at open", false);
+            found[i] = true;
         }
         freeReplyObject(r);
         if (c->err != 0)
@@ -161,8 +144,10 @@ static void
 on_message(void *ctx, const shard_reply *m)
 {
     sentinel *st = ctx;
-    char name[256], old_ip[256], new_ip[256], why[ERROR_MAX];
-    int old_port, new_port;
+    char why[ERROR_MAX];
+    const char *name;
+    size_t namelen;
+    sentinel_addr from, to;
 
     if (m == NULL) {
         st->resubscribe = true;
@@ -173,15 +158,15 @@ on_message(void *ctx, const shard_reply *m)
         strcmp(m->element[0]->str, "message") != 0 ||
         m->element[2]->type != SHARD_REPLY_STRING)
         return;
-    if (sscanf(m->element[2]->str, "%255s %255s %d %255s %d", name, old_ip,
-               &old_port, new_ip, &new_port) != 5)
+    if (!sentinel_read_switch(m->element[2]->str, m->element[2]->len, &name,
+                              &namelen, &from, &to))
         return;
-    int index = server_named(st, name, strlen(name));
+    int index = server_named(st, name, namelen);
     if (index < 0)
         return;
-    error_format(why, sizeof(why), "+switch-master from %s:%d", old_ip,
-                 old_port);
-    move_server(st, index, new_ip, new_port, why, true);
+    error_format(why, sizeof(why), "+switch-master from %s:%d", from.host,
+                 from.port);
+    move_server(st, index, to.host, to.port, why, true);
 }
 
 static void
@@ -222,15 +207,14 @@ ask_done(request *r)
 {
     struct sentinel_ask *a = r->userdata;
     sentinel *st = a->st;
-    char host[256];
-    int port;
+    sentinel_addr at;
 
     if (!engine_closing(st->engine)) {
         int index = server_named(st, a->name, a->len);
         if (r->status == SHARD_OK &&
-            parse_addr_reply(r->reply, host, sizeof(host), &port)) {
+            sentinel_read_master_reply(r->reply, &at)) {
             if (index >= 0)
-                move_server(st, index, host, port,
+                move_server(st, index, at.host, at.port,
                             "SENTINEL get-master-addr-by-name", true);
         } else if (r->status != SHARD_OK && st->count > 1) {
             /* That sentinel is gone: the next questions go to another. */

@@ -4,7 +4,9 @@
  * connection does. Every reply is read back through the public accessors,
  * deep-copied (as the MGET join copies an error), measured (as the stats
  * count it), and released through the reader's own free function, kept
- * or not, as hiredis' async code does after a callback.
+ * or not, as hiredis' async code does after a callback. Sentinel's
+ * readers (sentinel_msg.c) read each one as a master's address and each
+ * string as a +switch-master message.
  *
  * Input: one byte, the size of the pieces the rest is fed in (0: at once),
  * as a socket delivers a reply in pieces; then the bytes.
@@ -14,6 +16,7 @@
 
 #include "fuzz.h"
 #include "request.h" /* lib/reply.h: "reply.h" would be <shard/reply.h> */
+#include "sentinel_msg.h"
 
 static bool
 same_reply(const shard_reply *a, const shard_reply *b)
@@ -31,6 +34,38 @@ same_reply(const shard_reply *a, const shard_reply *b)
     return true;
 }
 
+static void
+check_addr(const sentinel_addr *a)
+{
+    size_t len = strlen(a->host);
+
+    FUZZ_CHECK(len > 0 && len < sizeof(a->host), "a host of %zu bytes", len);
+    for (size_t i = 0; i < len; i++)
+        FUZZ_CHECK((unsigned char)a->host[i] > ' ' && a->host[i] != 0x7f,
+                   "a blank or control character in a host");
+    FUZZ_CHECK(a->port >= 1 && a->port <= 65535, "port %d", a->port);
+}
+
+/* Sentinel's readers on any reply: what they accept is well formed. */
+static void
+read_as_sentinel(const shard_reply *r)
+{
+    sentinel_addr at, from, to;
+    const char *name;
+    size_t namelen;
+
+    if (sentinel_read_master_reply(r, &at))
+        check_addr(&at);
+    if (r->str == NULL ||
+        !sentinel_read_switch(r->str, r->len, &name, &namelen, &from, &to))
+        return;
+    FUZZ_CHECK(name == r->str && namelen > 0 && namelen < r->len,
+               "a name outside the message");
+    FUZZ_CHECK(memchr(name, ' ', namelen) == NULL, "a blank in the name");
+    check_addr(&from);
+    check_addr(&to);
+}
+
 /* What happens to a reply in libshard: kept by the engine (the reader's
  * free leaves it), read, copied, freed; the copy freed by the reader. */
 static void
@@ -39,6 +74,9 @@ use_reply(redisReader *reader, shard_reply *r)
     r->kept = true;
     reader->fn->freeObject(r);
     fuzz_check_reply(r);
+    read_as_sentinel(r);
+    for (size_t i = 0; i < r->elements; i++)
+        read_as_sentinel(r->element[i]);
     FUZZ_CHECK(reply_resp_size(r) >= 3, "a reply of %zu bytes",
                reply_resp_size(r)); /* what the stats count */
     shard_reply *copy = reply_copy(r);
