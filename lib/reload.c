@@ -33,6 +33,7 @@ typedef struct reload_plan {
     retired_server **retire; /* per old server: its retirement, or NULL */
     topology *topo;          /* over the new servers */
     char *auth;              /* the new redis_auth, owned */
+    conn_target *sentinels;  /* the new `sentinels:`, owned; NULL: none */
 } reload_plan;
 
 static void
@@ -53,16 +54,23 @@ plan_free(reload_plan *p, size_t old_count)
     free(p->to);
     free(p->retire);
     free(p->auth);
+    if (p->sentinels != NULL)
+        sentinel_targets_free(p->sentinels, p->conf->sentinel_count);
     conf_free(p->file);
 }
 
-/* The same server: what ketama hashes and where it is reached. */
+/*
+ * The same server: what ketama hashes and where it is reached. Under
+ * Sentinel the name alone: the address is Sentinel's to give, and the
+ * file's is only where to look before Sentinel has answered.
+ */
 static bool
-same_server(const struct server *s, const conf_server *cs)
+same_server(const struct server *s, const conf_server *cs, bool by_name)
 {
     return s->identity_len == cs->identity_len &&
            memcmp(s->identity, cs->identity, cs->identity_len) == 0 &&
-           s->target.port == cs->port && strcmp(s->target.host, cs->host) == 0;
+           (by_name || (s->target.port == cs->port &&
+                        strcmp(s->target.host, cs->host) == 0));
 }
 
 /* Matches the new servers with the old and builds the new array. */
@@ -70,6 +78,7 @@ static int
 plan_servers(shard_pool *pool, reload_plan *p)
 {
     size_t n = p->conf->server_count, old = pool->conf->server_count;
+    bool by_name = pool->sentinel != NULL;
 
     p->servers = calloc(n, sizeof(*p->servers));
     p->from = malloc(n * sizeof(*p->from));
@@ -85,7 +94,7 @@ plan_servers(shard_pool *pool, reload_plan *p)
     for (size_t j = 0; j < n; j++) {
         const conf_server *cs = &p->conf->servers[j];
         for (size_t i = 0; i < old && p->from[j] < 0; i++) {
-            if (p->to[i] < 0 && same_server(&pool->servers[i], cs)) {
+            if (p->to[i] < 0 && same_server(&pool->servers[i], cs, by_name)) {
                 p->from[j] = (int)i;
                 p->to[i] = (int)j;
             }
@@ -137,6 +146,15 @@ plan_build(shard_pool *pool, reload_plan *p, const char *yaml, size_t len,
                          "pool keeps its protocol: open a new one",
                          source, old->name, old->redis ? "true" : "false",
                          p->conf->redis ? "true" : "false");
+    if ((p->conf->sentinel_count > 0) != (old->sentinel_count > 0))
+        return pool_fail(pool, SHARD_ECONFIG,
+                         "%s: pool '%s' %s \"sentinels:\"; a pool keeps "
+                         "whether it follows Sentinel: open a new one",
+                         source, old->name,
+                         old->sentinel_count > 0 ? "drops" : "adds");
+    if (p->conf->sentinel_count > 0 &&
+        (p->sentinels = sentinel_targets_new(p->conf)) == NULL)
+        return pool_fail(pool, SHARD_ENOMEM, "out of memory for the reload");
     if ((rc = plan_servers(pool, p)) != SHARD_OK)
         return pool_fail(pool, rc, "out of memory for the new servers");
     route_rules rules = topology_rules_of(p->conf);
@@ -194,6 +212,12 @@ plan_commit(shard_pool *pool, reload_plan *p)
     pool->conf = p->conf;
     p->file = NULL;
     pthread_mutex_unlock(&pool->servers_lock);
+
+    if (pool->sentinel != NULL) {
+        sentinel_retarget(pool->sentinel, p->sentinels,
+                          pool->conf->sentinel_count);
+        p->sentinels = NULL;
+    }
 
     health_reconfigure(&pool->health, pool->conf, pool->servers, p->topo);
     p->topo = NULL;

@@ -312,6 +312,69 @@ sentinel_tick(sentinel *st)
     sentinel_ask_all(st);
 }
 
+conn_target *
+sentinel_targets_new(const conf_pool *conf)
+{
+    size_t n = conf->sentinel_count;
+    conn_target *t = calloc(n > 0 ? n : 1, sizeof(*t));
+
+    for (size_t i = 0; t != NULL && i < n; i++) {
+        const conf_server *cs = &conf->sentinels[i];
+        t[i].port = cs->port;
+        t[i].host = strdup(cs->host);
+        t[i].addr = refstr_new(cs->addr);
+        if (t[i].host == NULL || t[i].addr == NULL) {
+            sentinel_targets_free(t, n);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+void
+sentinel_targets_free(conn_target *t, size_t count)
+{
+    for (size_t i = 0; t != NULL && i < count; i++) {
+        free(t[i].host);
+        refstr_drop(t[i].addr);
+    }
+    free(t);
+}
+
+/* The same sentinels in the same order. */
+static bool
+same_targets(const conn_target *a, size_t na, const conn_target *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        if (a[i].port != b[i].port || strcmp(a[i].host, b[i].host) != 0)
+            return false;
+    }
+    return true;
+}
+
+void
+sentinel_retarget(sentinel *st, conn_target *targets, size_t count)
+{
+    if (same_targets(st->addrs, st->count, targets, count)) {
+        sentinel_targets_free(targets, count);
+        return;
+    }
+    /* Off the old targets before they are freed; questions in flight
+     * fail, and every master is asked again (sentinel_ask_all). */
+    drop_conn(st, &st->sub);
+    if (st->query != NULL) {
+        conn_close(st->query, SHARD_ECLOSED, "the sentinels changed (reload)");
+        st->query->target = &targets[0];
+    }
+    sentinel_targets_free(st->addrs, st->count);
+    st->addrs = targets;
+    st->count = count;
+    st->current = 0;
+    subscribe(st);
+}
+
 int
 sentinel_init(sentinel *st, const conf_pool *conf, health *h, engine *e,
               uint64_t *switches, char *err, size_t errlen)
@@ -321,7 +384,8 @@ sentinel_init(sentinel *st, const conf_pool *conf, health *h, engine *e,
     st->engine = e;
     st->switches = switches;
     st->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 1000;
-    st->addrs = calloc(conf->sentinel_count, sizeof(*st->addrs));
+    st->addrs = sentinel_targets_new(conf);
+    st->count = st->addrs != NULL ? conf->sentinel_count : 0;
     st->asked_us = calloc(conf->server_count, sizeof(*st->asked_us));
     bool *found = calloc(conf->server_count, sizeof(*found));
     if (st->addrs == NULL || st->asked_us == NULL || found == NULL) {
@@ -330,18 +394,6 @@ sentinel_init(sentinel *st, const conf_pool *conf, health *h, engine *e,
         return SHARD_ENOMEM;
     }
     st->asked_len = conf->server_count;
-    for (size_t i = 0; i < conf->sentinel_count; i++) {
-        const conf_server *cs = &conf->sentinels[i];
-        st->addrs[i].port = cs->port;
-        st->addrs[i].host = strdup(cs->host);
-        st->addrs[i].addr = refstr_new(cs->addr);
-        st->count++;
-        if (st->addrs[i].host == NULL || st->addrs[i].addr == NULL) {
-            free(found);
-            error_format(err, errlen, "out of memory for the sentinels");
-            return SHARD_ENOMEM;
-        }
-    }
     for (size_t k = 0; k < st->count; k++) {
         size_t missing = 0;
         for (size_t i = 0; i < conf->server_count; i++)
@@ -360,11 +412,7 @@ sentinel_init(sentinel *st, const conf_pool *conf, health *h, engine *e,
 void
 sentinel_release(sentinel *st)
 {
-    for (size_t i = 0; st->addrs != NULL && i < st->count; i++) {
-        free(st->addrs[i].host);
-        refstr_drop(st->addrs[i].addr);
-    }
-    free(st->addrs);
+    sentinel_targets_free(st->addrs, st->count);
     free(st->asked_us);
     memset(st, 0, sizeof(*st));
 }

@@ -51,6 +51,21 @@ void sentinel_tick(sentinel *st);
 /* After a reload: every master is asked about again. */
 void sentinel_ask_all(sentinel *st);
 
+/* The `conf` pool's sentinels, in config order (owned by the caller);
+ * NULL when out of memory. */
+conn_target *sentinel_targets_new(const conf_pool *conf);
+
+/* Frees `count` targets of sentinel_targets_new. */
+void sentinel_targets_free(conn_target *targets, size_t count);
+
+/*
+ * A reload's sentinels, `count` of them (taken over): when they are not
+ * the ones `st` has, in the same order, the subscription and the
+ * questions move to the first of them. The caller asks every master
+ * again (sentinel_ask_all).
+ */
+void sentinel_retarget(sentinel *st, conn_target *targets, size_t count);
+
 /* Frees what `st` owns (its connections are the engine's). */
 void sentinel_release(sentinel *st);
 

@@ -397,3 +397,114 @@ Test(sentinel, the_sentinel_listened_to_may_die)
     cr_expect_not_null(r, "writes to the new master failed");
     shard_reply_free(r);
 }
+
+/* Connections subscribed to a channel on sentinel `i` (CLIENT LIST). */
+static int
+subscribers_on(int i)
+{
+    redisContext *c = redisConnect("127.0.0.1", sentinels[i]->port);
+    int n = 0;
+
+    cr_assert(c != NULL && c->err == 0);
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "CLIENT LIST: %s",
+              r ? r->str : c->errstr);
+    for (const char *p = r->str; (p = strstr(p, " sub=")) != NULL; p += 5)
+        n += p[5] != '0';
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* The pool's config with the sentinels `list` (indices, -1 ends it). */
+static const char *
+config_with_sentinels(const int *list)
+{
+    char yaml[2048];
+    int used =
+        snprintf(yaml, sizeof(yaml),
+                 "ha:\n  listen: 127.0.0.1:%d\n  redis: true\n"
+                 "  timeout: 500\n  read_retries: 1\n  servers:\n"
+                 "   - 127.0.0.1:%d:1 shard-a\n"
+                 "   - 127.0.0.1:%d:1 shard-b\n",
+                 harness_free_port(), harness_free_port(), harness_free_port());
+
+    if (list[0] >= 0)
+        used += snprintf(yaml + used, sizeof(yaml) - (size_t)used,
+                         "  sentinels:\n");
+    for (int k = 0; list[k] >= 0; k++)
+        used += snprintf(yaml + used, sizeof(yaml) - (size_t)used, "   - %s\n",
+                         sentinels[list[k]]->addr);
+    return harness_fmt("%s", yaml);
+}
+
+/* Sends commands until sentinel `i` has `want` subscribers of the pool. */
+static bool
+wait_subscribers(int i, int want)
+{
+    long end = now_ms() + 5000;
+
+    while (now_ms() < end) {
+        if (subscribers_on(i) == want)
+            return true;
+        shard_reply_free(shard_command(pool, "GET %s", key_on("shard-b", 0)));
+        usleep(50000);
+    }
+    return false;
+}
+
+Test(sentinel, a_reload_moves_to_its_sentinels)
+{
+    set_ok(key_on("shard-a", 0), "before");
+    cr_assert(wait_subscribers(0, 1), "subscribed to the first sentinel");
+    /* The same sentinels: the subscription stays where it is. */
+    const char *same = config_with_sentinels((const int[]){0, 1, 2, -1});
+    cr_assert_eq(shard_pool_reload_string(pool, same, strlen(same)), SHARD_OK,
+                 "%s", shard_pool_errmsg(pool));
+    cr_expect_eq(subscribers_on(0), 1);
+    /* Without the first: it moves to one of the others. */
+    const char *other = config_with_sentinels((const int[]){2, 1, -1});
+    cr_assert_eq(shard_pool_reload_string(pool, other, strlen(other)), SHARD_OK,
+                 "%s", shard_pool_errmsg(pool));
+    cr_expect(wait_subscribers(0, 0), "still listening to a dropped sentinel");
+    long end = now_ms() + 5000;
+    while (subscribers_on(1) + subscribers_on(2) != 1 && now_ms() < end)
+        shard_reply_free(shard_command(pool, "GET %s", key_on("shard-b", 0)));
+    cr_expect_eq(subscribers_on(1) + subscribers_on(2), 1);
+    /* The masters were asked again: placement and addresses unchanged. */
+    cr_expect_str_eq(shard_pool_server_addr(pool, 0), master_a->addr);
+    set_ok(key_on("shard-a", 0), "after");
+    /* Following Sentinel or not is the pool's for good. */
+    const char *none = config_with_sentinels((const int[]){-1});
+    cr_expect_eq(shard_pool_reload_string(pool, none, strlen(none)),
+                 SHARD_ECONFIG);
+    cr_expect(strstr(shard_pool_errmsg(pool), "drops \"sentinels:\"") != NULL,
+              "%s", shard_pool_errmsg(pool));
+    /* A failover told only by a sentinel of the new list is followed
+     * (once that sentinel knows the replica: NOGOODSLAVE until then). */
+    end = now_ms() + 15000;
+    for (;;) {
+        redisContext *c = redisConnect("127.0.0.1", sentinels[2]->port);
+        cr_assert(c != NULL && c->err == 0);
+        redisReply *r = redisCommand(c, "SENTINEL FAILOVER shard-a");
+        bool started = r != NULL && r->type != REDIS_REPLY_ERROR;
+        cr_assert(started || now_ms() < end, "failover: %s",
+                  r ? r->str : c->errstr);
+        freeReplyObject(r);
+        redisFree(c);
+        if (started)
+            break;
+        usleep(200000);
+    }
+    end = now_ms() + 15000;
+    while (switches == 0 && now_ms() < end) {
+        shard_reply_free(shard_command(pool, "GET %s", key_on("shard-b", 0)));
+        usleep(50000);
+    }
+    cr_assert_geq(switches, 1, "the failover was not followed");
+    /* A reload keeps the address Sentinel gave, not the file's. */
+    cr_assert_eq(shard_pool_reload_string(pool, other, strlen(other)),
+                 SHARD_OK, "%s", shard_pool_errmsg(pool));
+    cr_expect_str_eq(shard_pool_server_addr(pool, 0), replica_a->addr);
+    set_ok(key_on("shard-a", 0), "after the reload");
+}
