@@ -503,8 +503,8 @@ Test(sentinel, a_reload_moves_to_its_sentinels)
     }
     cr_assert_geq(switches, 1, "the failover was not followed");
     /* A reload keeps the address Sentinel gave, not the file's. */
-    cr_assert_eq(shard_pool_reload_string(pool, other, strlen(other)),
-                 SHARD_OK, "%s", shard_pool_errmsg(pool));
+    cr_assert_eq(shard_pool_reload_string(pool, other, strlen(other)), SHARD_OK,
+                 "%s", shard_pool_errmsg(pool));
     cr_expect_str_eq(shard_pool_server_addr(pool, 0), replica_a->addr);
     set_ok(key_on("shard-a", 0), "after the reload");
 }
