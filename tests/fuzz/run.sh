@@ -28,7 +28,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 build=${SHARD_FUZZ_BUILD:-$root/build-fuzz}
-all="config routing command reply mc"
+all="config routing command reply mc line"
 
 usage() {
     echo "usage: tests/fuzz/run.sh SECONDS [HARNESS...] | --merge" >&2
