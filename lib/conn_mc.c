@@ -367,6 +367,12 @@ conn_mc_new(conn_env *env, const conn_target *target, server_stats *stats,
 }
 
 void
+conn_mc_set_timeout(conn *c, int timeout_ms)
+{
+    mc_link_set_timeout(mc_chan_link(mc_of(c)->chan), timeout_ms);
+}
+
+void
 conn_mc_warm(conn *c)
 {
     static const char *const argv[] = {"PING"};

@@ -21,6 +21,9 @@
 conn *conn_mc_new(conn_env *env, const conn_target *target, server_stats *stats,
                   int server, mc_worker *worker, int timeout_ms);
 
+/* A reload's `timeout_ms`, taken at the connection's next command. */
+void conn_mc_set_timeout(conn *c, int timeout_ms);
+
 /*
  * Answers the fragments whose work is done: the inline commands of a
  * blocking call (reading the replies of its gets, sent to every server

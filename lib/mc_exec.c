@@ -19,6 +19,8 @@ struct mc_link {
     memcached_result_st result; /* reused by every get */
     char *addr;                 /* the server's address, for messages */
     int timeout_ms;             /* the pool's timeout; <= 0: none */
+    int wanted_timeout_ms;      /* a reload's, applied at the next command
+                                   (set by the pool's thread: atomic) */
     bool up;                    /* libmemcached's connection is open */
     bool gets;                  /* libmemcached asks with gets (cas) */
     uint64_t item_max;          /* the server's item size; 0: not known
@@ -29,19 +31,19 @@ struct mc_link {
 /* --- the link -------------------------------------------------------------
  */
 
+/*
+ * The timeouts: connect and poll (every wait for the server) take effect
+ * at once, send and receive at the next connect. Setting them leaves the
+ * connection open (libmemcached closes it for some behaviours, such as
+ * TCP_NODELAY, not these).
+ */
 static bool
-set_behaviors(memcached_st *m, int timeout_ms)
+set_timeouts(memcached_st *m, int timeout_ms)
 {
-    /* No server is ever disabled by libmemcached: health.c decides. */
-    static const uint64_t never = UINT32_MAX;
     uint64_t ms = timeout_ms > 0 ? (uint64_t)timeout_ms : (uint64_t)-1;
     uint64_t us = timeout_ms > 0 ? (uint64_t)timeout_ms * 1000 : 0;
 
-    return memcached_behavior_set(m, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1) ==
-               MEMCACHED_SUCCESS &&
-           memcached_behavior_set(m, MEMCACHED_BEHAVIOR_SERVER_TIMEOUT_LIMIT,
-                                  never) == MEMCACHED_SUCCESS &&
-           memcached_behavior_set(m, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms) ==
+    return memcached_behavior_set(m, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms) ==
                MEMCACHED_SUCCESS &&
            memcached_behavior_set(m, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms) ==
                MEMCACHED_SUCCESS &&
@@ -49,6 +51,19 @@ set_behaviors(memcached_st *m, int timeout_ms)
                MEMCACHED_SUCCESS &&
            memcached_behavior_set(m, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, us) ==
                MEMCACHED_SUCCESS;
+}
+
+static bool
+set_behaviors(memcached_st *m, int timeout_ms)
+{
+    /* No server is ever disabled by libmemcached: health.c decides. */
+    static const uint64_t never = UINT32_MAX;
+
+    return memcached_behavior_set(m, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1) ==
+               MEMCACHED_SUCCESS &&
+           memcached_behavior_set(m, MEMCACHED_BEHAVIOR_SERVER_TIMEOUT_LIMIT,
+                                  never) == MEMCACHED_SUCCESS &&
+           set_timeouts(m, timeout_ms);
 }
 
 mc_link *
@@ -60,6 +75,7 @@ mc_link_new(const conn_target *target, int timeout_ms)
     if (l == NULL)
         return NULL;
     l->timeout_ms = timeout_ms;
+    l->wanted_timeout_ms = timeout_ms;
     l->addr = strdup(target->addr);
     l->memc = memcached_create(NULL);
     if (l->addr == NULL || l->memc == NULL) {
@@ -468,10 +484,21 @@ run_version(mc_link *l, mc_outcome *out)
     answer_status(out, v);
 }
 
+void
+mc_link_set_timeout(mc_link *l, int timeout_ms)
+{
+    __atomic_store_n(&l->wanted_timeout_ms, timeout_ms, __ATOMIC_RELAXED);
+}
+
 bool
 mc_link_start(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
 {
+    int wanted = __atomic_load_n(&l->wanted_timeout_ms, __ATOMIC_RELAXED);
+
     *out = (mc_outcome){.status = SHARD_OK};
+    /* A reload's timeout, on the thread that uses the link. */
+    if (wanted != l->timeout_ms && set_timeouts(l->memc, wanted))
+        l->timeout_ms = wanted;
     /* The settings exchange is the probe itself, and the version's. */
     if (!l->up || cmd->op == MC_PROBE || cmd->op == MC_VERSION) {
         if (!ask_settings(l, out))

@@ -40,6 +40,13 @@ mc_link *mc_link_new(const conn_target *target, int timeout_ms);
 void mc_link_free(mc_link *l);
 
 /*
+ * A new `timeout_ms` (a reload's), from any thread: the link takes it at
+ * its next command (connect and poll timeouts at once, send and receive
+ * at its next connect).
+ */
+void mc_link_set_timeout(mc_link *l, int timeout_ms);
+
+/*
  * Runs `cmd` (checked already) up to its reply: the whole exchange, or
  * for get and gets only the request, and then returns true: its reply is
  * read by mc_link_finish, so that several servers can be asked before

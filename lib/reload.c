@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "conn_mc.h"
 #include "log.h"
 #include "reload.h"
 
@@ -268,12 +269,23 @@ reload_sweep(shard_pool *pool)
     }
 }
 
+/* Kept memcached connections take a new timeout at their next command (a
+ * Redis connection reads the engine's at each check). */
+static void
+retime_mc_conns(shard_pool *pool)
+{
+    for (size_t j = 0; j < pool->conf->server_count; j++) {
+        if (pool->servers[j].conn != NULL)
+            conn_mc_set_timeout(pool->servers[j].conn, pool->conf->timeout_ms);
+    }
+}
+
 static int
 reload_text(shard_pool *pool, const char *yaml, size_t len, const char *source)
 {
     reload_plan p = {0};
     size_t old = pool->conf->server_count, kept = 0, added = 0;
-    int rc;
+    int old_timeout = pool->conf->timeout_ms, rc;
 
     /* Finished internal work first: nothing may hold an old index. */
     engine_run_deferred(&pool->engine);
@@ -289,6 +301,8 @@ reload_text(shard_pool *pool, const char *yaml, size_t len, const char *source)
     }
     plan_commit(pool, &p);
     plan_free(&p, old);
+    if (!pool->conf->redis && pool->conf->timeout_ms != old_timeout)
+        retime_mc_conns(pool);
     STAT_ADD(pool->engine.stats.reloads, 1);
     for (size_t j = 0; pool->conf->preconnect && j < pool->conf->server_count;
          j++) {

@@ -618,6 +618,43 @@ Test(memcached, a_stopped_server_times_out_after_timeout)
     free(v);
 }
 
+/* A reload's timeout reaches the connections it keeps, at once and in
+ * both directions (before, only servers the reload added had it). */
+Test(memcached, a_reloaded_timeout_applies_to_kept_servers)
+{
+    shard_reply *r;
+    char yaml[1024];
+
+    open_pool(1, "  timeout: 2000\n");
+    const char *k = key_on(0, "k");
+    expect_cmd_status("STORED", "set", k, "0", "0", "v", NULL);
+    for (int round = 0; round < 2; round++) {
+        int timeout = round == 0 ? 200 : 1200;
+        snprintf(yaml, sizeof(yaml),
+                 "m:\n  listen: 127.0.0.1:%d\n  redis: false\n"
+                 "  timeout: %d\n  servers:\n   - %s:1\n",
+                 harness_free_port(), timeout, servers[0]->addr);
+        cr_assert_eq(shard_pool_reload_string(pool, yaml, strlen(yaml)),
+                     SHARD_OK, "%s", shard_pool_errmsg(pool));
+        harness_pause(servers[0]);
+        long t0 = now_ms();
+        cr_expect_eq(mc(&r, "get", k, NULL), SHARD_ETIMEDOUT);
+        long took = now_ms() - t0;
+        harness_resume(servers[0]);
+        cr_expect_geq(took, timeout - 50, "timeout %d: waited %ld ms", timeout,
+                      took);
+        cr_expect_lt(took, timeout + 700, "timeout %d: waited %ld ms", timeout,
+                     took);
+        cr_expect(strstr(shard_pool_errmsg(pool),
+                         harness_fmt("timed out after %d ms", timeout)) != NULL,
+                  "%s", shard_pool_errmsg(pool));
+        usleep(300 * 1000); /* past the reconnection back-off */
+        char *v = get_value(k);
+        cr_expect_str_eq(v, "v", "answers again once resumed");
+        free(v);
+    }
+}
+
 Test(memcached, a_dead_server_is_ejected_and_returns)
 {
     shard_reply *r;
