@@ -185,7 +185,7 @@ fuzz_pass() {
         echo "$rc" >"$rc_file"
     } 2>&1 | tee "$log"
     # The per-harness lines: executions, coverage, findings.
-    figures=$(grep -E '^  (config|routing|command|reply) ' "$log" |
+    figures=$(grep -E '^  [a-z]+ +[0-9]+ s, ' "$log" |
         sed -E 's/^ +([a-z]+) .* s, ([0-9?]+) executions, cov ([0-9]+).*findings: ([0-9]+)/\1 \2 execs cov \3 findings \4/' |
         paste -sd ',' - | sed 's/,/, /g')
     verdict=PASS
