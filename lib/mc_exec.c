@@ -11,8 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "error.h"
 #include "mc_exec.h"
+
+/* A link that rested this long may have been closed by its server (a
+ * restart, its idle timeout): a command that finds it so runs once more
+ * on a new connection, as a Redis connection checks before reuse. */
+#define LINK_REST_US 10000
 
 struct mc_link {
     memcached_st *memc;         /* of this one server */
@@ -26,6 +32,8 @@ struct mc_link {
     uint64_t item_max;          /* the server's item size; 0: not known
                                    (read by any thread: atomic) */
     uint8_t no_cas;             /* the server keeps no cas uniques (atomic) */
+    int64_t rested_from_us;     /* when its last command ended; 0: none */
+    bool may_rerun;             /* the command began on a rested link */
 };
 
 /* --- the link -------------------------------------------------------------
@@ -490,15 +498,11 @@ mc_link_set_timeout(mc_link *l, int timeout_ms)
     __atomic_store_n(&l->wanted_timeout_ms, timeout_ms, __ATOMIC_RELAXED);
 }
 
-bool
-mc_link_start(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
+/* Runs `cmd` as mc_link_start says. */
+static bool
+run(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
 {
-    int wanted = __atomic_load_n(&l->wanted_timeout_ms, __ATOMIC_RELAXED);
-
     *out = (mc_outcome){.status = SHARD_OK};
-    /* A reload's timeout, on the thread that uses the link. */
-    if (wanted != l->timeout_ms && set_timeouts(l->memc, wanted))
-        l->timeout_ms = wanted;
     /* The settings exchange is the probe itself, and the version's. */
     if (!l->up || cmd->op == MC_PROBE || cmd->op == MC_VERSION) {
         if (!ask_settings(l, out))
@@ -529,6 +533,37 @@ mc_link_start(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
         run_store(l, cmd, out);
         break;
     }
+    return false;
+}
+
+/* The command found its rested connection closed (no reply came): true
+ * once, and then it runs again on a new one. */
+static bool
+rerun(mc_link *l, const mc_outcome *out)
+{
+    bool again = l->may_rerun && out->status == SHARD_ECONN;
+
+    l->may_rerun = false;
+    return again;
+}
+
+bool
+mc_link_start(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
+{
+    int wanted = __atomic_load_n(&l->wanted_timeout_ms, __ATOMIC_RELAXED);
+    int64_t now = clock_monotonic_us();
+
+    /* A reload's timeout, on the thread that uses the link. */
+    if (wanted != l->timeout_ms && set_timeouts(l->memc, wanted))
+        l->timeout_ms = wanted;
+    l->may_rerun = l->up && l->rested_from_us != 0 &&
+                   now - l->rested_from_us >= LINK_REST_US &&
+                   cmd->op != MC_PROBE;
+    if (run(l, cmd, out))
+        return true; /* a get: mc_link_finish reads it */
+    if (rerun(l, out) && run(l, cmd, out))
+        return true;
+    l->rested_from_us = clock_monotonic_us();
     return false;
 }
 
@@ -621,13 +656,10 @@ finish_one(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
     answer(out, v, bytes);
 }
 
-void
-mc_link_finish(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
+/* The reply of a get of several keys: an array, in key order. */
+static void
+finish_many(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
 {
-    if (cmd->bare) {
-        finish_one(l, cmd, out);
-        return;
-    }
     shard_reply *arr = reply_array(cmd->nkeys);
     memcached_result_st *res;
     memcached_return_t rc = MEMCACHED_END;
@@ -657,4 +689,18 @@ mc_link_finish(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
         arr = NULL;
     }
     answer(out, arr, bytes);
+}
+
+void
+mc_link_finish(mc_link *l, const mc_cmd *cmd, mc_outcome *out)
+{
+    for (;;) {
+        if (cmd->bare)
+            finish_one(l, cmd, out);
+        else
+            finish_many(l, cmd, out);
+        if (!rerun(l, out) || !run(l, cmd, out))
+            break;
+    }
+    l->rested_from_us = clock_monotonic_us();
 }

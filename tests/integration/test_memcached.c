@@ -655,6 +655,43 @@ Test(memcached, a_reloaded_timeout_applies_to_kept_servers)
     }
 }
 
+/* A server restarted on its port while the pool rested costs no request:
+ * the rested connection found closed is replaced and the command runs
+ * again, for every kind of command, as a Redis pool peeks before reuse. */
+Test(memcached, a_restart_while_idle_costs_no_request)
+{
+    static const char *const cmds[][6] = {
+        {"set", NULL, "0", "0", "v", NULL},
+        {"get", NULL, NULL},
+        {"add", NULL, "0", "0", "w", NULL},
+        {"incr", NULL, "1", NULL},
+        {"delete", NULL, NULL},
+    };
+    shard_reply *r;
+
+    open_pool(1, "  timeout: 1000\n");
+    const char *k = key_on(0, "k");
+    expect_cmd_status("STORED", "set", k, "0", "0", "1", NULL);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        int port = servers[0]->port;
+        usleep(20 * 1000); /* the connection rests */
+        harness_stop(servers[0]);
+        servers[0] = harness_memcached_start(port);
+        cr_assert_not_null(servers[0], "cannot restart on port %d", port);
+        const char *argv[6];
+        int argc = 0;
+        for (; cmds[i][argc] != NULL || argc == 1; argc++)
+            argv[argc] = argc == 1 ? k : cmds[i][argc];
+        int rc = shard_mc_command_argv(pool, &r, argc, argv, NULL);
+        cr_expect_eq(rc, SHARD_OK, "%s after a restart: %s", cmds[i][0],
+                     shard_pool_errmsg(pool));
+        cr_expect(r != NULL && shard_reply_type(r) != SHARD_REPLY_ERROR,
+                  "%s after a restart: %s", cmds[i][0],
+                  r != NULL ? shard_reply_str(r, NULL) : "(none)");
+        shard_reply_free(r);
+    }
+}
+
 Test(memcached, a_dead_server_is_ejected_and_returns)
 {
     shard_reply *r;
