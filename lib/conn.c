@@ -55,10 +55,35 @@ timed(const conn *c)
 
 /* The server showed life: its silence, if it still owes us, starts over. */
 static void
+note_progress_at(conn *c, int64_t now)
+{
+    if (timed(c) && c->head != NULL)
+        c->since_us = now;
+}
+
+static void
 note_progress(conn *c)
 {
     if (timed(c) && c->head != NULL)
         c->since_us = clock_monotonic_us();
+}
+
+/*
+ * Bytes were read. They show the server alive only when they waited for
+ * the engine, which was away for `timeout` or more (the application was
+ * busy): else a server that sends a reply without end, never pausing,
+ * would never time out while the reply grew without bound. A reply
+ * arriving as the engine runs is progress once it is whole.
+ */
+static void
+note_read(conn *c)
+{
+    if (!timed(c))
+        return;
+    int64_t now = clock_monotonic_us();
+    if (c->read_us == 0 || now - c->read_us >= c->env->timeout_us)
+        note_progress_at(c, now);
+    c->read_us = now;
 }
 
 /* Fragment `f`'s bytes have all left (or never will): out of in_queue. */
@@ -290,6 +315,7 @@ conn_gone(conn *c, const char *why, bool eof)
     conn_set_events(c, SHARD_WATCH_NONE);
     c->fd = -1;
     c->since_us = 0;
+    c->read_us = 0;
     c->written_bytes = c->queued_bytes; /* the rest will never leave */
     c->unsent = NULL;
     count_close(c, eof);
@@ -441,7 +467,7 @@ conn_handle(conn *c, int events)
     if (fd >= 0 && (events & SHARD_WATCH_READ)) {
         c->ops->read(c);
         if (c->fd == fd)
-            note_progress(c); /* bytes came, even without a whole reply */
+            note_read(c);
     }
     /* The read may have closed the connection. */
     if (fd >= 0 && c->fd == fd && (events & SHARD_WATCH_WRITE))

@@ -61,6 +61,7 @@ typedef struct conn_env {
     void *health_owner;        /* passed to every report */
     bool closing;              /* the pool is being freed: not a failure */
     bool timed;                /* the pool has a timeout: keep the clocks */
+    int64_t timeout_us;        /* ... which is this long */
     resp_buf scratch;          /* encoding space; one thread at a time */
 } conn_env;
 
@@ -99,11 +100,14 @@ struct conn {
     int close_status;          /* why we closed it (0: the peer did) */
     char close_msg[256];       /* ... in words */
     int64_t since_us;          /* with fragments waiting (and a timeout):
-                                  the server's last progress, a reply or
-                                  bytes read or written, which `timeout`
+                                  the server's last progress, a reply,
+                                  bytes written, or bytes read after the
+                                  engine was away, which `timeout`
                                   measures from; idle: when the queue
                                   emptied, for the idle check; 0: neither
                                   since it connected */
+    int64_t read_us;           /* when its socket was last read (with a
+                                  timeout); 0: not since it connected */
     const fragment *expired;   /* the fragment it was closed for timing
                                   out; the others fail as collateral */
     bool lost_work;            /* a fragment failed since it connected, or

@@ -17,6 +17,7 @@ engine_init(engine *e, int timeout_ms)
     memset(e, 0, sizeof(*e));
     e->timeout_ms = timeout_ms;
     e->env.timed = timeout_ms > 0;
+    e->env.timeout_us = (int64_t)timeout_ms * 1000;
     e->timer_ms = -1;
 }
 

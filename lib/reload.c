@@ -228,6 +228,7 @@ plan_commit(shard_pool *pool, reload_plan *p)
     p->auth = NULL;
     e->timeout_ms = pool->conf->timeout_ms;
     e->env.timed = pool->conf->timeout_ms > 0;
+    e->env.timeout_us = (int64_t)pool->conf->timeout_ms * 1000;
 }
 
 /* True while a connection (a transaction's) still points at `r`. */

@@ -5,9 +5,13 @@
  * ejected) because the application was busy; a silent one still is.
  */
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <shard/shard.h>
@@ -158,6 +162,77 @@ Test(timeout, a_silent_server_still_times_out)
               "%s", shard_pool_errmsg(pool));
     harness_resume(server);
     cr_expect_eq(ejections, 1);
+}
+
+/* A server that answers a command with an array announced as two billion
+ * items long and sends items at 4 MB/s, never pausing, until 16 MB are out
+ * (a bound for the test's sake) or the client is gone: `arg` listens. */
+static void *
+stream_without_end(void *arg)
+{
+    int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL);
+    char items[4096], buf[256];
+
+    if (fd < 0)
+        return NULL;
+    for (size_t i = 0; i + 4 <= sizeof(items); i += 4)
+        memcpy(items + i, ":1\r\n", 4);
+    (void)read(fd, buf, sizeof(buf)); /* the command */
+    if (write(fd, "*2000000000\r\n", 13) == 13) {
+        for (int n = 0; n < 4096; n++) {
+            if (send(fd, items, sizeof(items), MSG_NOSIGNAL) <= 0)
+                break;
+            usleep(1000);
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static long
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Bytes that keep coming without ever making a whole reply are not the
+ * server's progress: the request times out, and the reply stops growing
+ * (before, it grew by gigabytes until the server closed). */
+Test(timeout, a_reply_without_end_still_times_out)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    pthread_t t;
+    char yaml[512];
+    shard_reply *r = NULL;
+    const char *get[] = {"GET", "k"};
+
+    cr_assert(lfd >= 0 && bind(lfd, (struct sockaddr *)&sin, len) == 0 &&
+              listen(lfd, 1) == 0 &&
+              getsockname(lfd, (struct sockaddr *)&sin, &len) == 0);
+    cr_assert_eq(pthread_create(&t, NULL, stream_without_end, &lfd), 0);
+    snprintf(yaml, sizeof(yaml),
+             "t:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 300\n"
+             "  servers:\n   - 127.0.0.1:%d:1\n",
+             harness_free_port(), ntohs(sin.sin_port));
+    cr_assert_eq(shard_pool_open_string(&pool, yaml, strlen(yaml), NULL, NULL),
+                 SHARD_OK, "%s", shard_last_error());
+    long t0 = now_ms();
+    cr_expect_eq(shard_command_argv(pool, &r, 2, get, NULL), SHARD_ETIMEDOUT,
+                 "%s", shard_pool_errmsg(pool));
+    long took = now_ms() - t0;
+    cr_expect_lt(took, 2000, "the endless reply was read for %ld ms", took);
+    cr_expect(strstr(shard_pool_errmsg(pool), "timed out after 300 ms") != NULL,
+              "%s", shard_pool_errmsg(pool));
+    shard_pool_free(pool); /* the server's sends fail: its thread ends */
+    pool = NULL;
+    pthread_join(t, NULL);
+    close(lfd);
 }
 
 /* --- async ------------------------------------------------------------- */
