@@ -403,13 +403,19 @@ cache_result(cache_op op, bool redis, const char *addr, shard_reply *raw,
     v->index = -1;
     if (raw->type == SHARD_REPLY_ERROR) {
         bool refusal = !redis && strncmp(raw->str, "ERR ", 4) == 0;
+        /* An error inside a counter's script: Redis' words without where
+         * in the script ("... script: <sha>, on @user_script:1."). */
+        const char *in_script = redis ? strstr(raw->str, " script: ") : NULL;
+        int len = in_script != NULL ? (int)(in_script - raw->str)
+                                    : (int)strlen(raw->str);
         if (refusal)
             error_format(err, errlen, "%s", raw->str + 4);
         else if (addr != NULL)
-            error_format(err, errlen, "server '%s' answered: %s", addr,
+            error_format(err, errlen, "server '%s' answered: %.*s", addr, len,
                          raw->str);
         else
-            error_format(err, errlen, "the server answered: %s", raw->str);
+            error_format(err, errlen, "the server answered: %.*s", len,
+                         raw->str);
         return refusal ? SHARD_EINVAL : SHARD_ESERVER;
     }
     rc = view_of(op, redis, raw, v);

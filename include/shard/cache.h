@@ -86,11 +86,16 @@ SHARD_API int shard_delete(shard_pool *pool, const char *key, size_t keylen);
  * value) or SHARD_REPLY_NIL (no such key: nothing is created). A value
  * that is not a decimal number gives SHARD_ESERVER. `delta` is at most
  * 2^63 - 1 (SHARD_EINVAL beyond).
- * One difference between the backends: memcached rewrites a number that
- * a decr shortened in place, padded with spaces ("100" decr 95 reads
- * back as "5  " through shard_get, as through twemproxy or libmemcached;
- * memcached's protocol.txt, incr/decr); Redis holds "5". Parse counters
- * read with shard_get with strtoull or the like, which stop at a space.
+ * The backends agree for values written as plain decimal numbers from 0
+ * to 2^63 - 1 and results in that range. Beyond it they differ, as the
+ * servers do: memcached counts in unsigned 64 bits and wraps past 2^64 -
+ * 1, Redis answers an error (SHARD_ESERVER) past 2^63 - 1; memcached
+ * also takes leading blanks and zeros (" 5", "007"), Redis refuses them.
+ * And memcached rewrites a number that a decr shortened in place, padded
+ * with spaces ("100" decr 95 reads back as "5  " through shard_get, as
+ * through twemproxy or libmemcached; memcached's protocol.txt,
+ * incr/decr); Redis holds "5". Parse counters read with shard_get with
+ * strtoull or the like, which stop at a space.
  */
 SHARD_API int shard_incr(shard_pool *pool, shard_reply **out, const char *key,
                          size_t keylen, uint64_t delta);

@@ -455,3 +455,28 @@ Test(cache, memcached_key_rules_apply_to_memcached_pools_only)
     cr_expect_eq(shard_set(pool, key, sizeof(key), "v", 1, 0), SHARD_OK);
     cr_expect_eq(shard_set(pool, "a b", 3, "v", 1, 0), SHARD_OK);
 }
+
+/* Counters past 2^63 - 1 differ as the servers do (cache.h): memcached
+ * counts in unsigned 64 bits, Redis answers an error, in its own words
+ * without the script's digest. */
+Test(cache, counters_past_the_signed_range_differ_as_documented)
+{
+    shard_reply *r = NULL;
+    const char *max = "9223372036854775807";
+
+    open_backend(MEMCACHED, "");
+    cr_assert_eq(shard_set(pool, "n", 1, max, strlen(max), 0), SHARD_OK);
+    cr_assert_eq(shard_incr(pool, &r, "n", 1, 1), SHARD_OK, "%s",
+                 shard_pool_errmsg(pool));
+    cr_expect_eq((uint64_t)shard_reply_integer(r), 9223372036854775808ULL);
+    shard_reply_free(r);
+    shard_pool_free(pool);
+    harness_stop_all();
+    open_backend(REDIS, "");
+    cr_assert_eq(shard_set(pool, "n", 1, max, strlen(max), 0), SHARD_OK);
+    cr_expect_eq(shard_incr(pool, &r, "n", 1, 1), SHARD_ESERVER);
+    cr_expect(strstr(shard_pool_errmsg(pool), "overflow") != NULL, "%s",
+              shard_pool_errmsg(pool));
+    cr_expect(strstr(shard_pool_errmsg(pool), "script") == NULL, "%s",
+              shard_pool_errmsg(pool));
+}
