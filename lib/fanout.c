@@ -234,12 +234,18 @@ fanout_partial_failure(request *r, bool (*ok)(const fragment *), long long done)
     char detail[ERROR_MAX], count[64] = "";
     size_t failed = list_failures(r, ok, detail, sizeof(detail));
 
+    const char *name = r->name ? r->name : "command";
+
+    /* A server that answered, but not as the command wants: nothing else
+     * to report when it was the only one. */
+    if (failed == r->nfrags)
+        return reply_error("ERR %s failed on %zu of %zu servers (%s)", name,
+                           failed, r->nfrags, detail);
     if (r->join == JOIN_SUM)
         error_format(count, sizeof(count), " with a count of %lld", done);
     return reply_error("ERR %s failed on %zu of %zu servers (%s); the others "
                        "succeeded%s",
-                       r->name ? r->name : "command", failed, r->nfrags, detail,
-                       count);
+                       name, failed, r->nfrags, detail, count);
 }
 
 static bool

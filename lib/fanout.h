@@ -46,7 +46,8 @@ bool fanout_fragment_failed(const fragment *f);
 /*
  * An ERROR reply "ERR <name> failed on 1 of 3 servers (<why>; ...); the
  * others succeeded" listing the fragments for which `ok` is false (a
- * JOIN_SUM request adds " with a count of <done>").
+ * JOIN_SUM request adds " with a count of <done>"; when every fragment
+ * failed, the sentence ends after the list).
  */
 shard_reply *fanout_partial_failure(request *r, bool (*ok)(const fragment *),
                                     long long done);

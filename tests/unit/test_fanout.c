@@ -156,6 +156,23 @@ Test(fanout, sum_adds_integers_and_names_failed_servers)
     request_free(r);
 }
 
+/* Every server answered, none as the command wants: no "others". */
+Test(fanout, a_sum_every_server_answered_wrongly_names_no_others)
+{
+    int key_frag[] = {0, 1};
+    request *r = made_request(JOIN_SUM, 2, key_frag, 2);
+
+    r->name = "del";
+    r->frags[0].reply = reply_string(SHARD_REPLY_STRING, "x", 1);
+    r->frags[1].reply = reply_string(SHARD_REPLY_STATUS, "OK", 2);
+    fanout_join(r);
+    const char *s = shard_reply_str(r->reply, NULL);
+    cr_expect_eq(shard_reply_type(r->reply), SHARD_REPLY_ERROR);
+    cr_expect(strstr(s, "del failed on 2 of 2 servers") != NULL, "%s", s);
+    cr_expect(strstr(s, "others") == NULL, "%s", s);
+    request_free(r);
+}
+
 Test(fanout, sum_past_64_bits_is_an_error_not_undefined_behaviour)
 {
     int key_frag[] = {0, 1, 0};
