@@ -92,6 +92,9 @@ fail_reason(conn *c, const redisContext *ctx, const fragment *f, int *status,
     if (ctx->err == REDIS_ERR_EOF || ctx->err == 0)
         error_format(msg, len, "server '%s' closed the connection",
                      c->target->addr);
+    else if (ctx->err == REDIS_ERR_PROTOCOL)
+        error_format(msg, len, "server '%s' sent what is not RESP: %s",
+                     c->target->addr, ctx->errstr);
     else
         error_format(msg, len, "server '%s' connection failed: %s",
                      c->target->addr, ctx->errstr);

@@ -1129,6 +1129,8 @@ unparsable_reply(api a, int limit)
     batch_run();
     cr_assert_eq(reqs[0].status, SHARD_EPROTO, "%s", describe(&reqs[0]));
     cr_assert(strstr(reqs[0].text, addrs[o]) != NULL, "%s", describe(&reqs[0]));
+    cr_expect(strstr(reqs[0].text, "sent what is not RESP") != NULL, "%s",
+              describe(&reqs[0]));
     expect_all_exact(1);
 }
 
