@@ -195,8 +195,14 @@ join_mget(request *r)
 static void
 describe_failure(const fragment *f, char *buf, size_t len)
 {
-    if (fanout_fragment_failed(f))
-        error_format(buf, len, "%s", f->errmsg ? f->errmsg : "failed");
+    const char *why = f->errmsg ? f->errmsg : "failed";
+
+    /* A failure that does not say where (out of memory) is told where. */
+    if (fanout_fragment_failed(f) && f->addr != NULL &&
+        strstr(why, f->addr) == NULL)
+        error_format(buf, len, "server '%s': %s", f->addr, why);
+    else if (fanout_fragment_failed(f))
+        error_format(buf, len, "%s", why);
     else if (f->reply->type == SHARD_REPLY_ERROR)
         error_format(buf, len, "server '%s' replied: %s", f->addr,
                      f->reply->str);
