@@ -182,12 +182,15 @@ reload_pool(const char *base, const char *yaml, size_t size, bool parsed)
                    "reload failed with %d: \"%s\"", rc,
                    shard_pool_errmsg(pool));
     /* A reload's preconnect fails here (offline), which may eject every
-     * server: then, and only then, keys have no server. */
-    bool live = false;
-    for (size_t i = 0; i < pool->conf->server_count; i++)
-        live = live || pool->servers[i].live;
+     * server: then, and only then, keys have no server. Whether any is
+     * live is read after each locate, which returns servers whose retry
+     * time has passed (on the real clock: a server_retry_timeout of 2 ms
+     * passes between two lines). */
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         int s = shard_pool_locate(pool, keys[i], strlen(keys[i]));
+        bool live = false;
+        for (size_t j = 0; j < pool->conf->server_count; j++)
+            live = live || pool->servers[j].live;
         FUZZ_CHECK(live ? s >= 0 && (size_t)s < pool->conf->server_count &&
                               pool->servers[s].live
                         : s == SHARD_ENOSERVER,
