@@ -174,18 +174,18 @@ run_retries(engine *e)
     /* A resend may fail at once and queue again: take the batch first. */
     size_t n = e->nretry;
     fragment *batch[16];
-    fragment **todo = n <= 16 ? batch : malloc(n * sizeof(*todo));
+    fragment **taken = n <= 16 ? batch : malloc(n * sizeof(*taken));
 
-    if (todo == NULL)
+    if (taken == NULL)
         return false;
-    memcpy(todo, e->retry, n * sizeof(*todo));
+    memcpy(taken, e->retry, n * sizeof(*taken));
     e->nretry = 0;
     for (size_t i = 0; i < n; i++) {
         STAT_ADD(e->stats.retries, 1);
-        todo[i]->req->resend_fn(todo[i]);
+        taken[i]->req->resend_fn(taken[i]);
     }
-    if (todo != batch)
-        free(todo);
+    if (taken != batch)
+        free(taken);
     return true;
 }
 

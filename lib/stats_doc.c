@@ -207,7 +207,7 @@ stats_json(const stats_view *v, size_t *len)
     if (!take_snapshot(v, &s))
         return NULL;
     if (gethostname(host, sizeof(host) - 1) != 0)
-        strcpy(host, "unknown");
+        snprintf(host, sizeof(host), "unknown");
     int64_t uptime = (clock_monotonic_us() - v->opened_us) / 1000000;
     json_t *doc = json_object();
     if (doc != NULL && put(doc, "service", json_string("libshard")) &&
